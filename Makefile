@@ -1,0 +1,29 @@
+# The two commands a newcomer needs: `make serve` and `make test`. Both set up .venv first (idempotent).
+SHELL := /bin/bash
+VENV := .venv
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export VLLM_CPU_KVCACHE_SPACE ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: setup model serve test test-all lint bench
+
+setup:
+	@bash scripts/setup.sh
+
+model: setup
+	@$(VENV)/bin/daj models prepare
+
+serve: model
+	$(VENV)/bin/daj serve
+
+test: model
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: model
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

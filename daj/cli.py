@@ -1,0 +1,73 @@
+"""The `daj` command: `daj serve`, `daj models ...` (later issues add `train`, `eval`, `label`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="daj: Best-of-N code selection with a trained pairwise judge.", no_args_is_help=True)
+models_app = typer.Typer(help="Judge backbones: prepare the embedded default, list what is available.")
+app.add_typer(models_app, name="models")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default DAJ_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default DAJ_PORT or 8000).")] = None,
+    model: Annotated[str | None, typer.Option(help="Backbone: alias, local folder or hub id.")] = None,
+) -> None:
+    """Start the selection service (vLLM in-process unless DAJ_BACKEND=remote)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    overrides = {key: value for key, value in {"host": host, "port": port, "model": model}.items() if value}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    alias: Annotated[str, typer.Argument(help="Embedded model alias.")] = "smollm2-135m-instruct",
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache folder (default: DAJ_CACHE_DIR, ~/.cache/daj).")] = None,
+) -> None:
+    """Convert an embedded backbone into a transformers folder once (idempotent, fast when done)."""
+    from daj.models import ModelNotAvailableError, prepare_embedded_model, prepared_folder
+
+    already = prepared_folder(alias, cache_dir) if alias in _embedded() else None
+    try:
+        folder = already or prepare_embedded_model(alias, cache_dir)
+    except ModelNotAvailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{alias}: {folder}" + (" (cached)" if already else " (converted)"))
+
+
+@models_app.command("list")
+def models_list(cache_dir: Annotated[Path | None, typer.Option(help="Cache folder.")] = None) -> None:
+    """Embedded backbones and whether each is prepared."""
+    from daj.models import prepared_folder
+
+    for alias, model in _embedded().items():
+        folder = prepared_folder(alias, cache_dir)
+        state = str(folder) if folder else "not prepared (daj models prepare)"
+        typer.echo(f"{alias}\t{state}\t{model.description}")
+
+
+def _embedded() -> dict:
+    from daj.models import EMBEDDED_MODELS
+
+    return EMBEDDED_MODELS
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

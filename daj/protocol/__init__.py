@@ -1,0 +1,46 @@
+"""The judge protocol: one prompt and one verdict parser shared by training, serving and evaluation.
+
+Anything that renders a judge prompt or reads a judge's answer goes through this package, so that the
+prompt a judge was trained on is byte-for-byte the prompt it is served with. `PROMPT_VERSION` names the
+template; it is written into adapter metadata and into every verdict-cache key.
+"""
+
+from daj.protocol.prompt import (
+    PROMPT_VERSION,
+    VERDICT_CHOICES,
+    JudgeMode,
+    build_messages,
+    encode_prompt,
+    fence,
+    neutralize_special_tokens,
+    render_prompt,
+    special_tokens_of,
+    target_text,
+)
+from daj.protocol.verdict import (
+    Choice,
+    Verdict,
+    combine_votes,
+    parse_reasoning_output,
+    parse_verdict_output,
+    verdict_from_logprobs,
+)
+
+__all__ = [
+    "PROMPT_VERSION",
+    "VERDICT_CHOICES",
+    "Choice",
+    "JudgeMode",
+    "Verdict",
+    "build_messages",
+    "combine_votes",
+    "encode_prompt",
+    "fence",
+    "neutralize_special_tokens",
+    "parse_reasoning_output",
+    "parse_verdict_output",
+    "render_prompt",
+    "special_tokens_of",
+    "target_text",
+    "verdict_from_logprobs",
+]

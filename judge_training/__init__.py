@@ -1,0 +1,1 @@
+"""Offline training of the pairwise judge (LoRA), with bi-level data reweighting."""

@@ -1,0 +1,94 @@
+"""What the selection service needs from an engine: judge one ordered pair, abort, report health."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daj.protocol import JudgeMode, Verdict
+
+# (vote index, text delta): reasoning tokens as they are generated, for streaming.
+DeltaCallback = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter folder known to the service. `content_hash` goes into every verdict-cache key, so
+    retraining an adapter under the same name never serves verdicts of the old weights."""
+
+    name: str
+    path: Path
+    content_hash: str
+    int_id: int
+
+
+def adapter_content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith("adapter_")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class JudgeCall:
+    """One engine request: one ordered pair (A shown first), K votes."""
+
+    request_id: str
+    prompt_token_ids: list[int]
+    mode: JudgeMode
+    votes: int
+    max_tokens: int
+    temperature: float
+    adapter: Adapter | None
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    verdict: Verdict
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class EngineError(RuntimeError):
+    """The engine failed one request (the service answers 5xx for that request and keeps serving)."""
+
+
+class JudgeEngine(ABC):
+    """An engine loaded once at start-up and shared by all requests (continuous batching)."""
+
+    tokenizer: Any
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def judge(self, call: JudgeCall, on_delta: DeltaCallback | None = None) -> JudgeResult: ...
+
+    @abstractmethod
+    async def abort(self, request_ids: list[str]) -> None: ...
+
+    @abstractmethod
+    async def check_health(self) -> None:
+        """Raise if the engine cannot serve."""
+
+    @abstractmethod
+    def running_requests(self) -> int:
+        """Requests the engine is working on now (tests check aborts through this)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    def choice_token_ids(self) -> tuple[int, int]:
+        """Token ids of the verdict letters 'A' and 'B'; each must be a single token of the tokenizer."""
+        ids = []
+        for letter in ("A", "B"):
+            encoded = self.tokenizer(letter, add_special_tokens=False)["input_ids"]
+            if len(encoded) != 1:
+                raise EngineError(f"the tokenizer splits the verdict letter {letter!r} into {encoded}")
+            ids.append(int(encoded[0]))
+        return ids[0], ids[1]

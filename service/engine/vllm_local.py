@@ -1,0 +1,158 @@
+"""vLLM in the service process (`AsyncLLM`): continuous batching across all requests, LoRA per request.
+
+Verdict mode asks for exactly one token restricted to {A, B} (`allowed_token_ids`) and reads both
+logprobs (`logprob_token_ids`), so P(A) is exact and no grammar engine is involved. Reasoning mode samples
+free text (`n` = votes) and streams deltas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
+from service.engine.base import DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
+
+logger = logging.getLogger(__name__)
+
+
+class VllmEngine(JudgeEngine):
+    def __init__(
+        self,
+        model_path: str,
+        max_model_len: int,
+        kv_cache_gib: int = 1,
+        max_lora_rank: int = 64,
+        max_loras: int = 4,
+    ) -> None:
+        self.model_path = model_path
+        self.max_model_len = max_model_len
+        self.kv_cache_gib = kv_cache_gib
+        self.max_lora_rank = max_lora_rank
+        self.max_loras = max_loras
+        self._llm: Any = None
+        self._choice_ids: tuple[int, int] | None = None
+
+    async def start(self) -> None:
+        from transformers import AutoTokenizer
+
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self._choice_ids = self.choice_token_ids()
+        # Building the engine blocks for ~20 s (it spawns the engine-core process): keep the loop free so
+        # /health keeps answering meanwhile.
+        self._llm = await asyncio.to_thread(self._build)
+
+    def _build(self) -> Any:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        args = AsyncEngineArgs(
+            model=self.model_path,
+            max_model_len=self.max_model_len,
+            enable_lora=True,
+            max_lora_rank=self.max_lora_rank,
+            max_loras=self.max_loras,
+            enable_prefix_caching=True,
+            disable_log_stats=True,
+        )
+        return AsyncLLM.from_engine_args(args)
+
+    def _sampling_params(self, call: JudgeCall) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        if call.mode is JudgeMode.VERDICT:
+            assert self._choice_ids is not None
+            ids = list(self._choice_ids)
+            return SamplingParams(
+                max_tokens=1, temperature=0.0, allowed_token_ids=ids, logprob_token_ids=ids, logprobs=len(ids)
+            )
+        return SamplingParams(
+            n=call.votes,
+            max_tokens=call.max_tokens,
+            temperature=call.temperature,
+            output_kind=RequestOutputKind.DELTA,
+        )
+
+    def _lora_request(self, call: JudgeCall) -> Any:
+        if call.adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest(call.adapter.name, call.adapter.int_id, str(call.adapter.path))
+
+    async def judge(self, call: JudgeCall, on_delta: DeltaCallback | None = None) -> JudgeResult:
+        if self._llm is None:
+            raise EngineError("engine is not loaded")
+        from vllm.inputs import TokensPrompt
+
+        prompt = TokensPrompt(prompt_token_ids=call.prompt_token_ids)
+        params = self._sampling_params(call)
+        try:
+            if call.mode is JudgeMode.VERDICT:
+                return await self._judge_verdict(call, prompt, params)
+            return await self._judge_reasoning(call, prompt, params, on_delta)
+        except (asyncio.CancelledError, EngineError):
+            raise
+        except Exception as exc:  # a vLLM failure for this one request
+            raise EngineError(f"engine failed request {call.request_id}: {type(exc).__name__}: {exc}") from exc
+
+    async def _judge_verdict(self, call: JudgeCall, prompt: Any, params: Any) -> JudgeResult:
+        final = None
+        async for output in self._llm.generate(
+            prompt, params, request_id=call.request_id, lora_request=self._lora_request(call)
+        ):
+            final = output
+        if final is None or not final.outputs or not final.outputs[0].logprobs:
+            raise EngineError(f"engine returned no logprobs for {call.request_id}")
+        assert self._choice_ids is not None
+        first = final.outputs[0].logprobs[0]
+        id_a, id_b = self._choice_ids
+        lp_a = first[id_a].logprob if id_a in first else None
+        lp_b = first[id_b].logprob if id_b in first else None
+        return JudgeResult(verdict_from_logprobs(lp_a, lp_b), len(call.prompt_token_ids), 1)
+
+    async def _judge_reasoning(
+        self, call: JudgeCall, prompt: Any, params: Any, on_delta: DeltaCallback | None
+    ) -> JudgeResult:
+        texts = [""] * call.votes
+        token_counts = [0] * call.votes
+        truncated = [False] * call.votes
+        async for output in self._llm.generate(
+            prompt, params, request_id=call.request_id, lora_request=self._lora_request(call)
+        ):
+            for sample in output.outputs:
+                texts[sample.index] += sample.text
+                token_counts[sample.index] += len(sample.token_ids)
+                if sample.finish_reason == "length":
+                    truncated[sample.index] = True
+                if on_delta is not None and sample.text:
+                    await on_delta(sample.index, sample.text)
+        votes: list[Verdict] = [
+            parse_reasoning_output(text, truncated=cut) for text, cut in zip(texts, truncated, strict=True)
+        ]
+        return JudgeResult(combine_votes(votes), len(call.prompt_token_ids), sum(token_counts))
+
+    async def abort(self, request_ids: list[str]) -> None:
+        if self._llm is not None and request_ids:
+            await self._llm.abort(request_ids)
+
+    async def check_health(self) -> None:
+        if self._llm is None:
+            raise EngineError("engine is not loaded")
+        if self._llm.errored:
+            raise EngineError(f"engine is dead: {self._llm.dead_error}")
+
+    def running_requests(self) -> int:
+        """Unfinished requests inside vLLM itself (not our own bookkeeping), so an abort is visible."""
+        if self._llm is None:
+            return 0
+        return int(self._llm.output_processor.get_num_unfinished_requests())
+
+    async def close(self) -> None:
+        if self._llm is not None:
+            llm, self._llm = self._llm, None
+            await asyncio.to_thread(llm.shutdown)

@@ -1,0 +1,1 @@
+"""HTTP routes: thin functions; the work happens in the service modules they call."""

@@ -1,0 +1,57 @@
+"""Every setting of the service, read once from the environment (prefix `DAJ_`) at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from daj.models import DEFAULT_MODEL
+from daj.paths import default_cache_dir, repo_root
+
+
+class Settings(BaseSettings):
+    """Configuration table: README.md lists each field with its environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="DAJ_", extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", description="Bind address; localhost by default, set 0.0.0.0 deliberately.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    model: str = Field(DEFAULT_MODEL, description="Judge backbone: embedded alias, local folder or hub id.")
+    adapters_dir: Path = Field(repo_root() / "adapters", description="Folder of LoRA adapters, one per subfolder.")
+    default_adapter: str | None = Field(
+        None, description="Adapter used when a request names none; empty = the base model without LoRA."
+    )
+    backend: Literal["vllm", "remote"] = Field("vllm", description="In-process vLLM, or a remote vLLM server.")
+    remote_url: str | None = Field(None, description="Base URL of the OpenAI-compatible vLLM server (remote).")
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_URL", "DAJ_REDIS_URL"),
+        description="Verdict cache in Redis; unset = in-process LRU cache.",
+    )
+    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Lifetime of a cached verdict.")
+    cache_max_entries: int = Field(100_000, ge=1, description="Size bound of the in-process verdict cache.")
+    max_candidates: int = Field(32, ge=2, le=256, description="Most candidates one request may send.")
+    max_field_chars: int = Field(50_000, ge=1, description="Most characters in the problem or one candidate.")
+    max_model_len: int = Field(4096, ge=256, description="Engine context length (prompt + answer tokens).")
+    max_concurrent_requests: int = Field(64, ge=1, description="Selections in flight before 429.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated bearer keys; empty = auth off."
+    )
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models and build caches.")
+    kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV-cache size (GiB).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("default_adapter", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", "none", "base") else value

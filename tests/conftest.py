@@ -1,0 +1,77 @@
+"""Shared fixtures: real parts only (a tiny model vLLM loads, a private redis-server, the real backbone)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from service.engine.vllm_local import VllmEngine
+
+# Before anything imports transformers or vLLM: never reach for a hub, keep the CPU KV cache small.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+from daj.testing.loop_thread import LoopThread
+from daj.testing.redis_server import RedisServer
+from daj.testing.tiny_model import build_tiny_lora, build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """A tiny random-init Llama with a locally trained tokenizer (built once, cached on disk)."""
+    return build_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_dir(tiny_model_dir: Path) -> Path:
+    """A LoRA adapter with random non-zero weights for the tiny model."""
+    return build_tiny_lora(tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The real default backbone (SmolLM2-135M-Instruct), converted once (make test prepares it)."""
+    from daj.models import prepare_embedded_model
+
+    return prepare_embedded_model()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server on a free port; the test may stop and restart it."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    runner = LoopThread()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir: Path, loop_thread: LoopThread) -> Iterator[VllmEngine]:
+    """One real vLLM engine (CPU) on the tiny model for the whole session (~20 s to start)."""
+    from service.engine.vllm_local import VllmEngine
+
+    engine = VllmEngine(str(tiny_model_dir), max_model_len=4096, kv_cache_gib=1, max_lora_rank=16)
+    loop_thread.run(engine.start())
+    yield engine
+    loop_thread.run(engine.close())
