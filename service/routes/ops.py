@@ -1,14 +1,16 @@
-"""Operations endpoints: liveness, readiness."""
+"""Operations endpoints: liveness, readiness, metrics, adapters."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 
-from service.errors import ApiError
+from service.auth import require_api_key
+from service.errors import ApiError, ErrorResponse
 from service.state import ServiceState
 
 router = APIRouter(tags=["ops"])
+guarded = APIRouter(tags=["ops"], dependencies=[Depends(require_api_key)])
 
 
 def _state(request: Request) -> ServiceState:
@@ -17,20 +19,35 @@ def _state(request: Request) -> ServiceState:
 
 @router.get("/health")
 async def health() -> dict[str, str]:
-    """Liveness: the process answers (the engine may still be loading)."""
+    """Liveness: the process answers (the engine may still be loading). Never needs a key."""
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "engine not loaded yet or failed"}})
-async def ready(request: Request) -> JSONResponse:
-    """Readiness: the engine is loaded and healthy."""
+@guarded.get("/ready", responses={503: {"model": ErrorResponse, "description": "engine or Redis not available"}})
+async def ready(request: Request) -> dict[str, str]:
+    """Readiness: the engine is loaded and healthy, and Redis is reachable (or not configured)."""
     state = _state(request)
-    if state.engine_error:
-        raise ApiError(503, f"engine failed to start: {state.engine_error}", code="engine_failed")
-    if not state.engine_ready:
-        raise ApiError(503, "engine is loading", code="engine_loading", headers={"Retry-After": "5"})
+    state.require_engine()
     try:
         await state.engine.check_health()
     except Exception as exc:
-        raise ApiError(503, f"engine unhealthy: {exc}", code="engine_unhealthy") from exc
-    return JSONResponse({"status": "ready", "engine": "ok"})
+        raise ApiError(503, f"engine unhealthy: {exc}", "engine_unhealthy") from exc
+    if state.cache.kind == "redis" and not await state.cache.ping():
+        raise ApiError(503, "Redis is configured but unreachable (selections still run, uncached)",
+                       "cache_unreachable")
+    return {"status": "ready", "engine": "ok", "cache": state.cache.kind}
+
+
+@guarded.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    return Response(_state(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@guarded.get("/v1/adapters")
+async def adapters(request: Request) -> dict[str, list[dict[str, str]]]:
+    """LoRA adapters the service can use (rescans the adapters folder)."""
+    registry = _state(request).adapters
+    registry.rescan()
+    listed = [registry.get(name) for name in registry.names()]
+    return {"adapters": [{"name": a.name, "hash": a.content_hash} for a in listed]}

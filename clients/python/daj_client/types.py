@@ -1,0 +1,203 @@
+"""Typed mirrors of the service's public models (`service/protocol.py`, `service/errors.py`).
+
+The SDK cannot import the service (it installs without it), so the models are copied here and
+`tests/clients/test_contract.py` checks that field names, required-ness and types stay in step.
+
+Two deliberate differences from the server's models:
+
+- Response models accept unknown fields (`extra="allow"`): a newer server may add fields without breaking
+  an older client.
+- The request model carries no numeric limits (votes <= 16, max candidates, ...): limits depend on the
+  server's settings, so the server is the single judge of them and answers a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strategy(StrEnum):
+    KNOCKOUT = "knockout"
+    ROUND_ROBIN = "round_robin"
+
+
+class Orders(StrEnum):
+    BOTH = "both"
+    SINGLE = "single"
+
+
+class JudgeMode(StrEnum):
+    VERDICT = "verdict"
+    REASONING = "reasoning"
+
+
+class _Request(BaseModel):
+    """Requests are strict: a misspelt option fails here, before a round trip."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    """Responses are tolerant: fields a newer server adds are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Candidate(_Request):
+    id: str = Field(description="Caller's id for this candidate.")
+    code: str = Field(description="The full program.")
+
+
+class SelectRequest(_Request):
+    """Body of `POST /v1/select`. Defaults mirror the server's; the client sends only the options set."""
+
+    problem: str = Field(description="Problem statement (e.g. signature and docstring).")
+    candidates: list[str | Candidate] = Field(description="Programs: strings (id = position) or {id, code}.")
+    strategy: Strategy = Strategy.KNOCKOUT
+    orders: Orders = Orders.BOTH
+    votes: int = 1
+    mode: JudgeMode = JudgeMode.VERDICT
+    max_reasoning_tokens: int = 256
+    adapter: str | None = None
+    stream: bool = False
+
+
+class Winner(_Response):
+    index: int
+    id: str
+
+
+class RankedCandidate(_Response):
+    index: int
+    id: str
+    rank: int = Field(description="1 = the winner.")
+    score: float = Field(description="Sum of the candidate's win probabilities over its matches.")
+    wins: int
+    losses: int
+    duplicate_of: int | None = Field(None, description="Index of the identical candidate that was judged instead.")
+
+
+class Judgment(_Response):
+    """One judge call: one ordered pair."""
+
+    round: int
+    pair: tuple[int, int]
+    order: tuple[int, int] = Field(description="Candidate shown as A, then as B.")
+    verdict: Literal["A", "B", "unparseable"]
+    probability: float | None = Field(description="Judge's probability that the candidate shown as A is correct.")
+    reasoning: str | None = None
+    cached: bool
+
+
+class MatchResult(_Response):
+    """A match after both orders are merged."""
+
+    round: int
+    pair: tuple[int, int]
+    winner: int
+    probability: float = Field(description="Probability that pair[0] beats pair[1] (orders averaged).")
+    decided_by: Literal["judge", "tie_rule"]
+
+
+class Usage(_Response):
+    judge_calls: int
+    cache_hits: int
+    prompt_tokens: int
+    completion_tokens: int
+    elapsed_ms: float
+
+
+class JudgeInfo(_Response):
+    model: str
+    adapter: str | None
+    adapter_hash: str | None
+    prompt_version: str
+
+
+class SelectResponse(_Response):
+    winner: Winner
+    ranking: list[RankedCandidate]
+    matches: list[Judgment]
+    results: list[MatchResult]
+    usage: Usage
+    judge: JudgeInfo
+    strategy: Strategy
+    mode: JudgeMode
+
+
+class ErrorDetail(_Response):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorResponse(_Response):
+    error: ErrorDetail
+
+
+# ---- Server-sent events. The event name travels in the SSE `event:` line, not in the data, so it is a ClassVar:
+# the models' fields stay identical to the server's, and `event.event` still tells the kinds apart. ----
+
+
+class StartEvent(_Response):
+    event: ClassVar[Literal["start"]] = "start"
+
+    candidates: int
+    unique_candidates: int
+    strategy: Strategy
+    judge: JudgeInfo
+
+
+class MatchStartEvent(_Response):
+    event: ClassVar[Literal["match_start"]] = "match_start"
+
+    round: int
+    pair: tuple[int, int]
+    order: tuple[int, int]
+
+
+class ReasoningEvent(_Response):
+    """A piece of the judge's reasoning text (reasoning mode only), for one order and one vote."""
+
+    event: ClassVar[Literal["reasoning"]] = "reasoning"
+
+    round: int
+    order: tuple[int, int]
+    vote: int
+    delta: str
+
+
+class VerdictEvent(Judgment):
+    """One judge call finished: the same fields as a `Judgment` in `SelectResponse.matches`."""
+
+    event: ClassVar[Literal["verdict"]] = "verdict"
+
+
+class RoundEndEvent(_Response):
+    event: ClassVar[Literal["round_end"]] = "round_end"
+
+    round: int
+    results: list[MatchResult]
+    remaining: list[int] = Field(description="Candidates still in the tournament after this round.")
+
+
+class ResultEvent(SelectResponse):
+    """The last event of a successful stream: the full `SelectResponse`."""
+
+    event: ClassVar[Literal["result"]] = "result"
+
+
+Event = StartEvent | MatchStartEvent | ReasoningEvent | VerdictEvent | RoundEndEvent | ResultEvent
+"""What iterating a stream yields; an `error` event is raised as an exception instead."""
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.event: cls for cls in (StartEvent, MatchStartEvent, ReasoningEvent, VerdictEvent, RoundEndEvent, ResultEvent)
+}
+"""Event name -> model. `error` is not here: it becomes an exception."""
+
+CandidateInput = str | Candidate | dict[str, str]
+"""What `select` accepts per candidate."""

@@ -1,0 +1,195 @@
+"""The pair-verdict cache: Redis when configured, else an in-process LRU. Never fails a request.
+
+A key identifies everything that determines a verdict: backbone, adapter name and content hash, prompt
+version, mode and sampling parameters, and the sha256 of the problem and of both programs in the order
+shown. Each part is hashed and the parts are joined as JSON, so no two different inputs share a key.
+Reads and writes of one round are one pipelined round-trip each. When Redis fails or is slow, the cache
+logs, counts the error, and steps aside for a short back-off; the selection goes on uncached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "daj:verdict:v1:"
+
+
+@dataclass(frozen=True)
+class CachedVerdict:
+    choice: str
+    p_a: float | None
+    reasoning: str | None
+    prompt_tokens: int
+    completion_tokens: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> CachedVerdict:
+        return cls(**json.loads(raw))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def verdict_cache_key(
+    *,
+    model: str,
+    adapter: str | None,
+    adapter_hash: str | None,
+    prompt_version: str,
+    mode: str,
+    sampling: dict[str, Any],
+    problem: str,
+    code_a: str,
+    code_b: str,
+) -> str:
+    parts = [model, adapter, adapter_hash, prompt_version, mode, sampling, _sha256(problem), _sha256(code_a),
+             _sha256(code_b)]
+    return KEY_PREFIX + _sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")))
+
+
+class VerdictCache(ABC):
+    """`get_many` and `set_many` never raise: a broken cache only costs judge calls."""
+
+    kind: str
+
+    @abstractmethod
+    async def get_many(self, keys: list[str]) -> list[CachedVerdict | None]: ...
+
+    @abstractmethod
+    async def set_many(self, items: dict[str, CachedVerdict]) -> None: ...
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryVerdictCache(VerdictCache):
+    """Bounded LRU with a TTL per entry, for one process."""
+
+    kind = "memory"
+
+    def __init__(self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, CachedVerdict]] = OrderedDict()
+
+    async def get_many(self, keys: list[str]) -> list[CachedVerdict | None]:
+        now = self._clock()
+        found: list[CachedVerdict | None] = []
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= now:
+                self._entries.pop(key, None)
+                found.append(None)
+                continue
+            self._entries.move_to_end(key)
+            found.append(entry[1])
+        return found
+
+    async def set_many(self, items: dict[str, CachedVerdict]) -> None:
+        expires = self._clock() + self.ttl_s
+        for key, value in items.items():
+            self._entries[key] = (expires, value)
+            self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RedisVerdictCache(VerdictCache):
+    """Shared across replicas. Size is bounded by the server's `maxmemory` + `allkeys-lru` (see docker/)."""
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        ttl_s: int,
+        on_error: Callable[[str], None] | None = None,
+        timeout_s: float = 0.25,
+        backoff_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        self.ttl_s = ttl_s
+        self.backoff_s = backoff_s
+        self._on_error = on_error or (lambda _op: None)
+        self._clock = clock
+        self._skip_until = 0.0
+        self._redis = aioredis.Redis.from_url(
+            # No client-side retries: a slow or dead Redis must cost at most one short timeout.
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        )
+
+    def _available(self) -> bool:
+        return self._clock() >= self._skip_until
+
+    def _failed(self, op: str, exc: Exception) -> None:
+        # Step aside for a moment so a dead Redis costs one timeout per back-off, not one per round.
+        self._skip_until = self._clock() + self.backoff_s
+        self._on_error(op)
+        logger.warning("verdict cache (redis) %s failed: %s: %s; serving without cache for %.1f s",
+                       op, type(exc).__name__, exc, self.backoff_s)
+
+    async def get_many(self, keys: list[str]) -> list[CachedVerdict | None]:
+        if not keys or not self._available():
+            return [None] * len(keys)
+        try:
+            raw = await self._redis.mget(keys)
+        except Exception as exc:  # any client/connection/timeout error: the cache must not fail a request
+            self._failed("read", exc)
+            return [None] * len(keys)
+        return [self._decode(value) for value in raw]
+
+    @staticmethod
+    def _decode(value: bytes | None) -> CachedVerdict | None:
+        if value is None:
+            return None
+        try:
+            return CachedVerdict.from_json(value)
+        except (ValueError, TypeError) as exc:
+            logger.warning("ignoring a malformed cache entry: %s", exc)
+            return None
+
+    async def set_many(self, items: dict[str, CachedVerdict]) -> None:
+        if not items or not self._available():
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value.to_json(), ex=self.ttl_s)
+                await pipe.execute()
+        except Exception as exc:
+            self._failed("write", exc)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception as exc:
+            logger.warning("verdict cache (redis) ping failed: %s: %s", type(exc).__name__, exc)
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,36 @@
+"""Prometheus metrics, in a registry owned by the app (no process-global state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter("daj_requests", "HTTP requests", ["path", "status"], registry=r)
+        self.request_latency = Histogram(
+            "daj_request_latency_seconds", "HTTP request latency", ["path"], buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.selections = Counter("daj_selections", "Selections completed", ["strategy", "mode"], registry=r)
+        self.judge_calls = Counter("daj_judge_calls", "Engine judge calls", ["mode"], registry=r)
+        self.judge_latency = Histogram(
+            "daj_judge_round_latency_seconds", "Wall time of one round's engine calls", buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache_hits = Counter("daj_cache_hits", "Verdict cache hits", registry=r)
+        self.cache_misses = Counter("daj_cache_misses", "Verdict cache misses", registry=r)
+        self.cache_errors = Counter("daj_cache_errors", "Verdict cache failures (served uncached)", ["op"], registry=r)
+        self.errors = Counter("daj_errors", "Error responses by code", ["code"], registry=r)
+        self.inflight = Gauge("daj_inflight_selections", "Selections in flight", registry=r)
+        self.tokens = Counter("daj_tokens", "Tokens processed by the judge", ["kind"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

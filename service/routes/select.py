@@ -1,0 +1,93 @@
+"""POST /select (and /v1/select): one JSON answer, or a stream of server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from service.auth import require_api_key
+from service.errors import ApiError, ErrorResponse, internal_error
+from service.limiter import Slot
+from service.protocol import SelectRequest, SelectResponse
+from service.selection import PreparedSelection
+from service.state import ServiceState
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["select"], dependencies=[Depends(require_api_key)])
+
+_ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 429, 500, 503)}
+_SSE = {"content": {"text/event-stream": {"description": "events: start, match_start, reasoning, verdict, "
+                                                         "round_end, result, error"}}}
+
+
+@router.post("/select", response_model=SelectResponse, responses={**_ERRORS, 200: _SSE})
+@router.post("/v1/select", response_model=SelectResponse, responses={**_ERRORS, 200: _SSE}, include_in_schema=False)
+async def select(body: SelectRequest, request: Request) -> SelectResponse | StreamingResponse:
+    """Pick the best candidate program with pairwise judge tournaments."""
+    state: ServiceState = request.app.state.daj
+    state.require_engine()
+    prepared = state.selection.prepare(body)
+    slot = state.limiter.acquire()
+    selection_id = request.state.request_id
+    if body.stream:
+        return StreamingResponse(_stream(state, prepared, selection_id, slot), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    state.metrics.inflight.inc()
+    try:
+        return await state.selection.run(prepared, selection_id)
+    finally:
+        state.metrics.inflight.dec()
+        slot.release()
+
+
+def sse_frame(event: str, payload: BaseModel | dict) -> str:  # type: ignore[type-arg]
+    data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _stream(
+    state: ServiceState, prepared: PreparedSelection, selection_id: str, slot: Slot
+) -> AsyncIterator[str]:
+    """Run the selection as a task feeding a queue; cancel it (aborting its engine requests) if the client goes."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def emit(name: str, payload: BaseModel) -> None:
+        await queue.put(sse_frame(name, payload))
+
+    async def produce() -> None:
+        try:
+            result = await state.selection.run(prepared, selection_id, emit)
+            await queue.put(sse_frame("result", result))
+        except ApiError as exc:
+            state.metrics.errors.labels(exc.code or "error").inc()
+            await queue.put(sse_frame("error", ErrorResponse(error=exc.detail())))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = internal_error(exc)
+            state.metrics.errors.labels(error.code or "error").inc()
+            await queue.put(sse_frame("error", ErrorResponse(error=error.detail())))
+        finally:
+            await queue.put(None)
+
+    state.metrics.inflight.inc()
+    task = asyncio.create_task(produce(), name=f"select-{selection_id}")
+    try:
+        while (frame := await queue.get()) is not None:
+            yield frame
+    finally:
+        if not task.done():
+            logger.info("client left stream %s: cancelling its judge requests", selection_id)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        state.metrics.inflight.dec()
+        slot.release()

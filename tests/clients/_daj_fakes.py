@@ -1,0 +1,166 @@
+"""A scripted stand-in for the service behind `httpx.MockTransport`: the SDK's logic is tested without a server.
+
+Bodies are built from the *service's* own models (`service.protocol`), so these fakes cannot drift from what the
+real server sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+
+from service import protocol as p
+
+
+def knockout_response(codes: list[str], winner: int) -> dict:
+    """A valid knockout SelectResponse over `codes` in which `winner` beats everyone it meets."""
+    others = [i for i in range(len(codes)) if i != winner]
+    matches, results = [], []
+    for round_, loser in enumerate(others, start=1):
+        pair = (winner, loser)
+        for order in (pair, pair[::-1]):
+            verdict = "A" if order[0] == winner else "B"
+            probability = 0.8 if verdict == "A" else 0.2
+            matches.append(
+                p.Judgment(round=round_, pair=pair, order=order, verdict=verdict, probability=probability, cached=False)
+            )
+        results.append(p.MatchResult(round=round_, pair=pair, winner=winner, probability=0.8, decided_by="judge"))
+    ranking = [
+        p.RankedCandidate(index=winner, id=str(winner), rank=1, score=0.8 * len(others), wins=len(others), losses=0)
+    ]
+    ranking += [p.RankedCandidate(index=i, id=str(i), rank=2, score=0.2, wins=0, losses=1) for i in others]
+    response = p.SelectResponse(
+        winner=p.Winner(index=winner, id=str(winner)),
+        ranking=ranking,
+        matches=matches,
+        results=results,
+        usage=p.Usage(
+            judge_calls=len(matches),
+            cache_hits=0,
+            prompt_tokens=100 * len(matches),
+            completion_tokens=len(matches),
+            elapsed_ms=12.5,
+        ),
+        judge=judge_info(),
+        strategy=p.Strategy.KNOCKOUT,
+        mode="verdict",
+    )
+    return response.model_dump(mode="json")
+
+
+def judge_info() -> p.JudgeInfo:
+    return p.JudgeInfo(model="tiny", adapter=None, adapter_hash=None, prompt_version="v1")
+
+
+def stream_events(codes: list[str], winner: int, reasoning: bool = False) -> list[tuple[str, dict]]:
+    """The event sequence the service sends for `knockout_response(codes, winner)`."""
+    final = knockout_response(codes, winner)
+    start = p.StartEvent(candidates=len(codes), unique_candidates=len(codes), strategy="knockout", judge=judge_info())
+    events: list[tuple[str, dict]] = [("start", start.model_dump(mode="json"))]
+    others = [i for i in range(len(codes)) if i != winner]
+    for result in final["results"]:
+        round_ = result["round"]
+        judgments = [m for m in final["matches"] if m["round"] == round_]
+        events += [("match_start", {"round": round_, "pair": m["pair"], "order": m["order"]}) for m in judgments]
+        if reasoning:
+            for m in judgments:
+                events += [
+                    ("reasoning", {"round": round_, "order": m["order"], "vote": 0, "delta": piece})
+                    for piece in ("Both parse. ", "A handles the edge case.")
+                ]
+        events += [("verdict", m) for m in judgments]
+        remaining = [winner, *others[round_:]]
+        events.append(("round_end", {"round": round_, "results": [result], "remaining": remaining}))
+    events.append(("result", final))
+    return events
+
+
+def sse_body(events: list[tuple[str, dict]]) -> bytes:
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+
+def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "code": code, "param": param}}
+
+
+@dataclass
+class TrackedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that records whether the SDK closed it, and can fail after some chunks."""
+
+    chunks: list[bytes]
+    fail_after: int | None = None  # raise ReadError after this many chunks
+    closed: bool = False
+
+    def _next_chunks(self) -> Iterator[bytes]:
+        for i, chunk in enumerate(self.chunks):
+            if self.fail_after is not None and i >= self.fail_after:
+                raise httpx.ReadError("connection reset by peer")
+            yield chunk
+        if self.fail_after is not None and self.fail_after >= len(self.chunks):
+            raise httpx.ReadError("connection reset by peer")
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._next_chunks()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._next_chunks():
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def frames(events: list[tuple[str, dict]]) -> list[bytes]:
+    """One chunk per SSE frame, so a test can cut the connection between events."""
+    return [sse_body([event]) for event in events]
+
+
+@dataclass
+class Script:
+    """Answers requests in turn from a list of responders; records every request it saw."""
+
+    responders: list[Callable[[httpx.Request], httpx.Response]]
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        responder = self.responders[min(len(self.requests), len(self.responders)) - 1]
+        return responder(request)
+
+    @property
+    def bodies(self) -> list[dict]:
+        return [json.loads(r.content) for r in self.requests]
+
+
+Responder = Callable[[httpx.Request], httpx.Response]
+
+
+def json_reply(status: int, body: dict, headers: dict[str, str] | None = None) -> Responder:
+    return lambda _: httpx.Response(status, json=body, headers={"x-request-id": "req-1", **(headers or {})})
+
+
+def select_reply(winner: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A JSON selection whose winner is `winner`, over the candidates the request actually sent."""
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)["candidates"]
+        codes = [c if isinstance(c, str) else c["code"] for c in sent]
+        return httpx.Response(200, json=knockout_response(codes, winner), headers={"x-request-id": "req-ok"})
+
+    return reply
+
+
+def stream_reply(body: TrackedBody) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda _: httpx.Response(
+        200, stream=body, headers={"content-type": "text/event-stream", "x-request-id": "req-stream"}
+    )
+
+
+def raise_connect_error(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)

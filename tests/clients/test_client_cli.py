@@ -1,0 +1,122 @@
+"""`daj-client select`: files in, the winner's name and code out; --stream progress; exit 1 on API errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from _daj_fakes import Script, TrackedBody, error_body, frames, json_reply, select_reply, stream_events, stream_reply
+from daj_client import cli
+from daj_client._client import Client
+
+CODES = ["def f():\n    return 1\n", "def f():\n    return 2\n", "def f():\n    return 3"]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> list[str]:
+    (tmp_path / "problem.txt").write_text("def f(): return 3")
+    paths = []
+    for i, code in enumerate(CODES):
+        path = tmp_path / f"cand{i}.py"
+        path.write_text(code)
+        paths.append(str(path))
+    return [str(tmp_path / "problem.txt"), *paths]
+
+
+def route_cli_to(script: Script, monkeypatch: pytest.MonkeyPatch) -> list[Client]:
+    """Make the CLI's Client talk to the script; returns the clients it built (to check their settings)."""
+    built: list[Client] = []
+
+    def factory(*args: object, **kwargs: object) -> Client:
+        client = Client(*args, http_client=httpx.Client(transport=httpx.MockTransport(script)), **kwargs)  # type: ignore[arg-type]
+        built.append(client)
+        return client
+
+    monkeypatch.setattr(cli, "Client", factory)
+    return built
+
+
+def test_select_prints_the_winner_file_and_code(
+    files: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = Script([select_reply(winner=1)])
+    built = route_cli_to(script, monkeypatch)
+    argv = [
+        "select",
+        "--problem",
+        files[0],
+        *files[1:],
+        "--url",
+        "http://h:1",
+        "--api-key",
+        "k",
+        "--strategy",
+        "round_robin",
+        "--mode",
+        "verdict",
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out == f"winner: {files[2]}\n{CODES[1]}"
+    body = script.bodies[0]
+    assert body["strategy"] == "round_robin" and body["mode"] == "verdict" and "votes" not in body
+    assert body["candidates"] == [{"id": path, "code": code} for path, code in zip(files[1:], CODES, strict=True)]
+    assert built[0].base_url == "http://h:1" and built[0].api_key == "k"
+
+
+def test_stream_prints_reasoning_and_verdicts_on_stderr(
+    files: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = stream_events(CODES, winner=2, reasoning=True)
+    route_cli_to(Script([stream_reply(TrackedBody(frames(events)))]), monkeypatch)
+    assert cli.main(["select", "--stream", "--mode", "reasoning", "--problem", *files]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"winner: {files[3]}\n{CODES[2]}\n"
+    assert "Both parse. A handles the edge case." in captured.err
+    verdicts = [line for line in captured.err.splitlines() if " verdict " in line]
+    assert len(verdicts) == sum(name == "verdict" for name, _ in events)
+    assert "P(A)=0.800" in captured.err and "start: 3 candidates" in captured.err
+
+
+def test_api_errors_exit_1_with_the_message(
+    files: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = error_body("candidates: List should have at least 2 items", "invalid_request_error", param="candidates")
+    route_cli_to(Script([json_reply(422, body)]), monkeypatch)
+    assert cli.main(["select", "--problem", files[0], files[1]]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: 422 invalid_request_error: candidates: List should") and "param=candidates" in err
+
+
+def test_an_error_event_mid_stream_exits_1(
+    files: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = [*stream_events(CODES, winner=0)[:2], ("error", error_body("engine died", "server_error"))]
+    route_cli_to(Script([stream_reply(TrackedBody(frames(events)))]), monkeypatch)
+    assert cli.main(["select", "--stream", "--problem", *files]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "error: 500 server_error: engine died" in captured.err
+
+
+def test_a_missing_file_is_a_usage_error(files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["select", "--problem", files[0], files[1], "/nonexistent/cand.py"])
+    assert caught.value.code == 2 and "nonexistent" in capsys.readouterr().err
+
+
+def test_console_script_is_installed_and_reports_connection_errors(files: list[str]) -> None:
+    from daj.testing.redis_server import free_port
+
+    script = Path(sys.executable).parent / "daj-client"
+    assert script.exists(), "install with: pip install -e clients/python --no-deps"
+    result = subprocess.run(
+        [str(script), "select", "--problem", *files, "--url", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"DAJ_API_KEY": "", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1 and result.stderr.startswith("error: ") and result.stdout == ""

@@ -1,0 +1,140 @@
+"""Client.select / best_of against a scripted server: request bodies, typed responses, configuration."""
+
+from __future__ import annotations
+
+import json
+
+import daj_client
+import httpx
+import pytest
+from _daj_fakes import Script, knockout_response, select_reply
+from daj_client import Candidate, Client, SelectResponse
+from daj_client._base import DEFAULT_BASE_URL
+from pydantic import ValidationError
+
+CODES = ["def f(x):\n    return x\n", "def f(x):\n    return x + 1\n", "def f(x):\n    return abs(x)\n"]
+
+
+def make_client(script: Script, **kwargs: object) -> Client:
+    http = httpx.Client(transport=httpx.MockTransport(script))
+    return Client(http_client=http, **kwargs)  # type: ignore[arg-type]
+
+
+def test_select_returns_a_typed_response_and_sends_only_the_options_set() -> None:
+    script = Script([select_reply(winner=2)])
+    response = make_client(script, base_url="http://judge:9000/").select("add one", CODES, strategy="round_robin")
+    assert isinstance(response, SelectResponse)
+    assert response.winner.index == 2 and response.ranking[0].rank == 1
+    request = script.requests[0]
+    assert request.method == "POST" and str(request.url) == "http://judge:9000/v1/select"
+    assert json.loads(request.content) == {"problem": "add one", "candidates": CODES, "strategy": "round_robin"}
+
+
+def test_candidates_may_be_strings_dicts_or_models() -> None:
+    script = Script([select_reply(winner=1)])
+    mixed = [CODES[0], {"id": "b", "code": CODES[1]}, Candidate(id="c", code=CODES[2])]
+    make_client(script).select("p", mixed)
+    assert script.bodies[0]["candidates"] == [CODES[0], {"id": "b", "code": CODES[1]}, {"id": "c", "code": CODES[2]}]
+
+
+def test_bad_candidates_and_unknown_options_fail_before_any_request() -> None:
+    script = Script([select_reply(winner=0)])
+    client = make_client(script)
+    with pytest.raises(ValidationError):
+        client.select("p", [{"id": "a", "code": "x", "lang": "py"}, "y"])
+    with pytest.raises(TypeError, match="candidate"):
+        client.select("p", [b"bytes", "y"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="unknown select option"):
+        client.select("p", CODES, strategyy="knockout")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        client.select("p", CODES, strategy="swiss")
+    assert script.requests == []
+
+
+def test_best_of_returns_the_winning_code_for_every_candidate_form() -> None:
+    for winner in range(3):
+        client = make_client(Script([select_reply(winner=winner)]))
+        assert client.best_of("p", CODES) == CODES[winner]
+        dicts = [{"id": f"c{i}", "code": code} for i, code in enumerate(CODES)]
+        client = make_client(Script([select_reply(winner=winner)]))
+        assert client.best_of("p", dicts, mode="verdict") == CODES[winner]
+
+
+def test_module_level_best_of_uses_one_default_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = Script([select_reply(winner=1)])
+    client = make_client(script)
+    monkeypatch.setattr(daj_client, "_default_client", client)
+    assert daj_client.best_of("p", CODES) == CODES[1]
+    assert daj_client.default_client() is client
+    assert len(script.requests) == 1
+
+
+def test_responses_tolerate_fields_a_newer_server_adds() -> None:
+    body = knockout_response(CODES, winner=0)
+    body["new_top_level"] = {"x": 1}
+    body["usage"]["gpu_ms"] = 3.0
+    body["ranking"][0]["elo"] = 1500
+    client = make_client(Script([lambda _: httpx.Response(200, json=body)]))
+    response = client.select("p", CODES)
+    assert response.usage.gpu_ms == 3.0  # type: ignore[attr-defined]
+    assert response.model_extra == {"new_top_level": {"x": 1}}
+
+
+def test_a_2xx_that_is_not_a_selection_is_a_response_validation_error() -> None:
+    client = make_client(Script([lambda _: httpx.Response(200, json={"winner": "nobody"})]))
+    with pytest.raises(daj_client.APIResponseValidationError):
+        client.select("p", CODES)
+
+
+@pytest.mark.parametrize("use_env", [True, False])
+def test_base_url_and_api_key_from_arguments_or_environment(monkeypatch: pytest.MonkeyPatch, use_env: bool) -> None:
+    monkeypatch.setenv("DAJ_BASE_URL", "http://env-host:1234")
+    monkeypatch.setenv("DAJ_API_KEY", "env-key")
+    script = Script([select_reply(winner=0)])
+    client = make_client(script) if use_env else make_client(script, base_url="http://arg:1", api_key="arg-key")
+    client.select("p", CODES)
+    request = script.requests[0]
+    assert str(request.url) == ("http://env-host:1234/v1/select" if use_env else "http://arg:1/v1/select")
+    assert request.headers["authorization"] == ("Bearer env-key" if use_env else "Bearer arg-key")
+    assert request.headers["user-agent"] == f"daj-client/{daj_client.__version__}"
+
+
+def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DAJ_BASE_URL", raising=False)
+    monkeypatch.delenv("DAJ_API_KEY", raising=False)
+    script = Script([select_reply(winner=0)])
+    client = make_client(script)
+    client.select("p", CODES)
+    assert client.base_url == DEFAULT_BASE_URL == "http://127.0.0.1:8000"
+    assert "authorization" not in script.requests[0].headers
+    assert client.timeout.read == 300.0 and client.max_retries == 2
+
+
+def test_timeouts_are_configurable_per_client_and_per_call() -> None:
+    seen: list[dict] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return select_reply(winner=0)(request)
+
+    client = make_client(Script([reply]), timeout=42.0)
+    client.select("p", CODES)
+    client.select("p", CODES, timeout=httpx.Timeout(7.0))
+    assert seen[0]["read"] == 42.0 and seen[0]["connect"] == 10.0
+    assert seen[1]["read"] == 7.0
+
+
+async def _async_select(script: Script) -> tuple[SelectResponse, str]:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(script))
+    async with daj_client.AsyncClient(http_client=http, api_key="k") as client:
+        return await client.select("p", CODES, votes=3), await client.best_of("p", CODES)
+
+
+def test_async_client_has_the_same_surface() -> None:
+    import asyncio
+
+    script = Script([select_reply(winner=2)])
+    response, code = asyncio.run(_async_select(script))
+    assert response.winner.index == 2 and code == CODES[2]
+    assert script.bodies[0] == {"problem": "p", "candidates": CODES, "votes": 3}
+    assert script.requests[0].headers["authorization"] == "Bearer k"
