@@ -111,9 +111,12 @@ def bench_overhead(url: str, engine, loop_thread, sizes: list[int], repeats: int
                 response = httpx.post(f"{url}/select", json=body, timeout=1800).json()
                 service_s.append(time.perf_counter() - started)
                 calls = response["usage"]["judge_calls"]
-                # Same prompts, fresh request ids; a different run tag would change the prompts, so the raw
-                # engine meets a warm prefix cache here: that only flatters the raw engine.
-                raw_s.append(loop_thread.run(raw_engine_time(engine, service_rounds(engine, body, response))))
+                # Same prompt shapes and rounds, but a fresh tag of the same length, so the raw engine meets a
+                # cold prefix cache just as the service did.
+                fresh = uuid.uuid4().hex
+                replay = {"problem": body["problem"].replace(tag, fresh),
+                          "candidates": [c.replace(tag, fresh) for c in body["candidates"]]}
+                raw_s.append(loop_thread.run(raw_engine_time(engine, service_rounds(engine, replay, response))))
             service, raw = statistics.median(service_s), statistics.median(raw_s)
             rows.append({"strategy": strategy, "n": n, "judge_calls": calls, "service_s": service, "raw_engine_s": raw,
                          "overhead": service / raw})
