@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from daj.models import DEFAULT_MODEL
@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="Judge backbone: embedded alias, local folder or hub id.")
     adapters_dir: Path = Field(repo_root() / "adapters", description="Folder of LoRA adapters, one per subfolder.")
     default_adapter: str | None = Field(
-        None, description="Adapter used when a request names none; empty = the base model without LoRA."
+        "auto",
+        description="Adapter used when a request names none; empty = the base model without LoRA; "
+        "auto = `default` if the adapters folder has one (the committed judge), else the base model.",
     )
     backend: Literal["vllm", "remote"] = Field("vllm", description="In-process vLLM, or a remote vLLM server.")
     remote_url: str | None = Field(None, description="Base URL of the OpenAI-compatible vLLM server (remote).")
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models and build caches.")
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV-cache size (GiB).")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @model_validator(mode="after")
+    def _resolve_auto_adapter(self) -> Settings:
+        if self.default_adapter == "auto":
+            committed = self.adapters_dir / "default" / "adapter_config.json"
+            self.default_adapter = "default" if committed.is_file() else None
+        return self
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ free text (`n` = votes) and streams deltas.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from typing import Any
@@ -158,3 +159,7 @@ class VllmEngine(JudgeEngine):
         if self._llm is not None:
             llm, self._llm = self._llm, None
             await asyncio.to_thread(llm.shutdown)
+            # Drop the last reference now: AsyncLLM.__del__ shuts down again, which fails noisily if it only
+            # runs at interpreter exit, after the modules it needs are gone.
+            del llm
+            gc.collect()

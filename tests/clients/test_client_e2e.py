@@ -45,6 +45,7 @@ def service_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     env = {
         **os.environ,
         "DAJ_MODEL": str(tiny_model_dir),
+        "DAJ_DEFAULT_ADAPTER": "",  # the committed default judge is a SmolLM2 adapter, not for the tiny model
         "DAJ_PORT": str(port),
         "DAJ_API_KEYS": API_KEY,
         "DAJ_LOG_LEVEL": "warning",

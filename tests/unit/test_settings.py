@@ -33,3 +33,12 @@ def test_impossible_values_fail_naming_the_setting(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DAJ_MAX_CANDIDATES", "1")
     with pytest.raises(ValidationError, match="max_candidates"):
         Settings()
+
+
+def test_the_default_adapter_is_the_committed_judge_when_present(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("DAJ_DEFAULT_ADAPTER", raising=False)
+    assert Settings(adapters_dir=tmp_path).default_adapter is None
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "adapter_config.json").write_text("{}")
+    assert Settings(adapters_dir=tmp_path).default_adapter == "default"
+    assert Settings(adapters_dir=tmp_path, default_adapter="").default_adapter is None
