@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -72,7 +73,16 @@ def create_app(settings: Settings | None = None, engine: JudgeEngine | None = No
             response: Response = ApiError(413, f"request body over {body_limit} bytes (derived from max_candidates "
                                           "and max_field_chars)", "body_too_large").response()
         else:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except asyncio.CancelledError:
+                # uvicorn cancels handlers still running when the graceful-shutdown period ends; answer in the
+                # one error shape (a retryable 503) instead of a bare 500 text.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                response = ApiError(503, "the service is shutting down; retry the selection", "shutting_down",
+                                    headers={"Retry-After": "1"}).response()
         response.headers["x-request-id"] = request.state.request_id
         state = getattr(request.app.state, "daj", None)
         if state is not None:

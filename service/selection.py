@@ -98,6 +98,8 @@ class SelectionService:
         self.adapters = adapters
         self.settings = settings
         self.metrics = metrics
+        # Set when the service begins to shut down: engine failures from then on are a retryable 503.
+        self.shutting_down = False
 
     # ---- validation -------------------------------------------------------------------------------------
 
@@ -266,6 +268,9 @@ class SelectionService:
                     group.create_task(self._judge_one(prepared, selection_id, ordered[position], position, usage,
                                                       judgments, fresh, emit))
         except* EngineError as failures:
+            if self.shutting_down:
+                raise ApiError(503, "the service is shutting down; retry the selection", "shutting_down",
+                               headers={"Retry-After": "1"}) from failures
             raise ApiError(500, f"judge engine failed: {failures.exceptions[0]}", "engine_error") from failures
         except* ApiError as failures:
             raise failures.exceptions[0] from None

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models and build caches.")
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV-cache size (GiB).")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    shutdown_grace_s: int = Field(
+        30, ge=1, description="On SIGTERM, how long in-flight selections may finish before they are cancelled."
+    )
 
     @model_validator(mode="after")
     def _resolve_auto_adapter(self) -> Settings:

@@ -41,7 +41,8 @@ class ServiceState:
 
     def __post_init__(self) -> None:
         self.cache = build_cache(self.settings, self.metrics)
-        self.adapters = AdapterRegistry(self.settings.adapters_dir)
+        max_rank = getattr(self.engine, "max_lora_rank", None)
+        self.adapters = AdapterRegistry(self.settings.adapters_dir, max_rank=max_rank)
         self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
         self.selection = SelectionService(self.engine, self.cache, self.adapters, self.settings, self.metrics)
 
@@ -64,9 +65,16 @@ class ServiceState:
         if not self.engine_ready:
             raise ApiError(503, "engine is loading", "engine_loading", headers={"Retry-After": "5"})
 
+    @property
+    def engine_dead(self) -> bool:
+        """The engine loaded once and has died since (only a restart helps)."""
+        return self.engine_ready and bool(getattr(getattr(self.engine, "_llm", None), "errored", False))
+
     async def close(self) -> None:
+        self.selection.shutting_down = True
         if self._startup is not None and not self._startup.done():
-            self._startup.cancel()
+            # The build runs in a thread that cannot be cancelled: let it finish, then shut the engine down.
+            await asyncio.wait({self._startup})
         if self.owns_engine:
             await self.engine.close()
         await self.cache.close()

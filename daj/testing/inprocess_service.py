@@ -30,7 +30,9 @@ class InProcessService:
             time.sleep(0.05)
 
 
-def start_service(loop_thread: LoopThread, settings: Any, engine: Any, timeout_s: float = 60.0) -> InProcessService:
+def start_service(
+    loop_thread: LoopThread, settings: Any, engine: Any, timeout_s: float = 60.0, log_level: str = "warning"
+) -> InProcessService:
     import uvicorn
 
     from service.app import create_app
@@ -38,7 +40,7 @@ def start_service(loop_thread: LoopThread, settings: Any, engine: Any, timeout_s
     port = free_port()
     settings = settings.model_copy(update={"port": port})
     app = create_app(settings, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="on"))
     loop_thread.submit(server.serve())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

@@ -45,10 +45,11 @@ class VllmEngine(JudgeEngine):
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self._choice_ids = self.choice_token_ids()
         # Building the engine blocks for ~20 s (it spawns the engine-core process): keep the loop free so
-        # /health keeps answering meanwhile.
-        self._llm = await asyncio.to_thread(self._build)
+        # /health keeps answering meanwhile. The thread itself stores the engine, so a shutdown that arrives
+        # mid-build still finds it and shuts it down (no orphaned engine processes).
+        await asyncio.to_thread(self._build)
 
-    def _build(self) -> Any:
+    def _build(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -61,7 +62,7 @@ class VllmEngine(JudgeEngine):
             enable_prefix_caching=True,
             disable_log_stats=True,
         )
-        return AsyncLLM.from_engine_args(args)
+        self._llm = AsyncLLM.from_engine_args(args)
 
     def _sampling_params(self, call: JudgeCall) -> Any:
         from vllm import SamplingParams

@@ -17,9 +17,12 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.daj  # type: ignore[no-any-return]
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
-    """Liveness: the process answers (the engine may still be loading). Never needs a key."""
+@router.get("/health", responses={503: {"model": ErrorResponse, "description": "the engine died after loading"}})
+async def health(request: Request) -> dict[str, str]:
+    """Liveness: the process answers (the engine may still be loading). Never needs a key. 503 once the engine
+    has died after loading, so an orchestrator restarts the process."""
+    if _state(request).engine_dead:
+        raise ApiError(503, "the judge engine died; restart the service", "engine_dead")
     return {"status": "ok"}
 
 

@@ -1,0 +1,134 @@
+"""The pool format that evaluation and training consume (see ../shared/data/README.md).
+
+One JSON object per line, one line per problem::
+
+    {"task_id": "HumanEval/1", "problem": "<prompt>", "candidates": ["<full program>", ...],
+     "passed": [true, false, null, ...], "source": "<policy model, how sampled>"}
+
+``passed[i]`` is the hidden-test verdict for ``candidates[i]``; ``null`` means not labelled yet. Files may be
+plain or gzip (``.gz``). Reading validates every line so that a bad pool fails loudly at load time, naming the
+file, the line and the field, instead of silently skewing an evaluation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FIELDS = ("task_id", "problem", "candidates", "passed", "source")
+
+
+class PoolFormatError(ValueError):
+    """A malformed pool line; the message names file, line number and field."""
+
+
+@dataclass
+class Pool:
+    """All candidates for one problem, with their labels (None = unknown)."""
+
+    task_id: str
+    problem: str
+    candidates: list[str]
+    passed: list[bool | None]
+    source: str
+
+    def __post_init__(self) -> None:
+        if len(self.candidates) != len(self.passed):
+            raise ValueError(f"{self.task_id}: {len(self.candidates)} candidates but {len(self.passed)} labels")
+
+    @property
+    def labelled(self) -> bool:
+        return all(p is not None for p in self.passed)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Fraction of candidates that pass (None if any label is unknown or there are no candidates)."""
+        if not self.candidates or not self.labelled:
+            return None
+        return sum(bool(p) for p in self.passed) / len(self.passed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _open_text(path: Path, mode: str) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+def _fail(path: Path, lineno: int, field: str, why: str) -> PoolFormatError:
+    return PoolFormatError(f"{path}:{lineno}: field {field!r}: {why}")
+
+
+def _check_line(obj: object, path: Path, lineno: int) -> Pool:
+    if not isinstance(obj, dict):
+        raise _fail(path, lineno, "<line>", f"expected a JSON object, got {type(obj).__name__}")
+    for name in FIELDS:
+        if name not in obj:
+            raise _fail(path, lineno, name, "missing")
+    extra = sorted(set(obj) - set(FIELDS))
+    if extra:
+        raise _fail(path, lineno, extra[0], "unknown field")
+    for name in ("task_id", "problem", "source"):
+        if not isinstance(obj[name], str):
+            raise _fail(path, lineno, name, f"expected a string, got {type(obj[name]).__name__}")
+    if not obj["task_id"]:
+        raise _fail(path, lineno, "task_id", "empty")
+    candidates, passed = obj["candidates"], obj["passed"]
+    if not isinstance(candidates, list) or not all(isinstance(c, str) for c in candidates):
+        raise _fail(path, lineno, "candidates", "expected a list of strings")
+    if not isinstance(passed, list) or not all(p is None or isinstance(p, bool) for p in passed):
+        raise _fail(path, lineno, "passed", "expected a list of true/false/null")
+    if len(passed) != len(candidates):
+        raise _fail(path, lineno, "passed", f"{len(passed)} labels for {len(candidates)} candidates")
+    return Pool(obj["task_id"], obj["problem"], candidates, passed, obj["source"])
+
+
+def iter_pools(path: str | Path) -> Iterator[Pool]:
+    """Yield validated pools line by line (blank lines are skipped)."""
+    path = Path(path)
+    seen: set[str] = set()
+    with _open_text(path, "r") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise _fail(path, lineno, "<line>", f"invalid JSON ({exc.msg})") from None
+            pool = _check_line(obj, path, lineno)
+            if pool.task_id in seen:
+                raise _fail(path, lineno, "task_id", f"duplicate task_id {pool.task_id!r}")
+            seen.add(pool.task_id)
+            yield pool
+
+
+def read_pools(path: str | Path) -> list[Pool]:
+    """All pools of a file (plain or .gz), validated; raises PoolFormatError naming file:line and field."""
+    return list(iter_pools(path))
+
+
+def write_pools(path: str | Path, pools: Iterable[Pool]) -> int:
+    """Write pools (gzip if the name ends in .gz, with a fixed mtime so identical content is identical bytes).
+
+    Returns the number of pools written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    lines = []
+    for pool in pools:
+        Pool(**pool.to_dict())  # re-validate lengths
+        lines.append(json.dumps(pool.to_dict(), ensure_ascii=False) + "\n")
+        count += 1
+    data = "".join(lines).encode("utf-8")
+    if path.suffix == ".gz":
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            gz.write(data)
+    else:
+        path.write_bytes(data)
+    return count

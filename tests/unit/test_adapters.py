@@ -1,0 +1,64 @@
+"""Adapters are checked before vLLM sees them: a corrupt one would kill the whole engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service.adapters import AdapterRegistry, adapter_problem
+from service.errors import ApiError
+
+
+@pytest.fixture
+def adapter(tiny_lora_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "adapters" / "judge"
+    shutil.copytree(tiny_lora_dir, folder)
+    return folder
+
+
+def test_a_good_adapter_passes(adapter: Path) -> None:
+    assert adapter_problem(adapter, max_rank=16) is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda f: (f / "adapter_config.json").write_text("{not json"), "not readable JSON"),
+        (lambda f: _edit_config(f, r=None), "positive integer rank"),
+        (lambda f: _edit_config(f, r=4), "does not match rank 4"),
+        (lambda f: (f / "adapter_model.safetensors").unlink(), "is missing"),
+        (lambda f: (f / "adapter_model.safetensors").write_bytes(b"\\x00" * 64), "not a valid safetensors"),
+    ],
+)
+def test_damaged_adapters_are_explained(adapter: Path, damage, problem: str) -> None:  # type: ignore[no-untyped-def]
+    damage(adapter)
+    assert problem in (adapter_problem(adapter, max_rank=16) or "")
+
+
+def test_rank_above_the_engine_limit(adapter: Path) -> None:
+    assert "max_lora_rank 4" in (adapter_problem(adapter, max_rank=4) or "")
+
+
+def test_registry_answers_422_for_a_broken_adapter_and_recovers_when_fixed(adapter: Path, tiny_lora_dir: Path) -> None:
+    good = (adapter / "adapter_model.safetensors").read_bytes()
+    (adapter / "adapter_model.safetensors").write_bytes(b"garbage")
+    registry = AdapterRegistry(adapter.parent, max_rank=16)
+    with pytest.raises(ApiError) as caught:
+        registry.get("judge")
+    assert caught.value.status == 422 and caught.value.code == "adapter_invalid"
+    (adapter / "adapter_model.safetensors").write_bytes(good)
+    assert registry.get("judge").name == "judge"  # rescanned: a fixed adapter is usable without a restart
+
+
+def _edit_config(folder: Path, **changes: object) -> None:
+    path = folder / "adapter_config.json"
+    config = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config))
