@@ -1,4 +1,8 @@
-"""The `daj` command: `daj serve`, `daj models ...` (later issues add `train`, `eval`, `label`)."""
+"""The `daj` command: `daj serve`, `daj models ...`, `daj label` / `daj sandbox ...`, `daj eval`.
+
+Each package owns its commands (sandbox/cli.py, evaluation/cli.py); they are mounted here. Their modules import
+only typer at the top, so `daj --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,19 @@ from typing import Annotated
 
 import typer
 
+from evaluation import cli as evaluation_cli
+from sandbox import cli as sandbox_cli
+
 app = typer.Typer(help="daj: Best-of-N code selection with a trained pairwise judge.", no_args_is_help=True)
 models_app = typer.Typer(help="Judge backbones: prepare the embedded default, list what is available.")
 app.add_typer(models_app, name="models")
+app.add_typer(sandbox_cli.app, name="sandbox")
+app.command("label", help="Label programs by running their hidden tests in the sandbox (writes pools).")(
+    sandbox_cli.label
+)
+app.command("eval", help="Best-of-N evaluation of the judge and baselines on labelled pools.")(
+    evaluation_cli.eval_command
+)
 
 
 @app.command()

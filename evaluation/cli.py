@@ -1,0 +1,115 @@
+"""`daj eval` (and `python -m evaluation eval`): Best-of-N selection on labelled pools, with a report."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from daj.models import DEFAULT_MODEL
+
+app = typer.Typer(help="Best-of-N evaluation of the judge and baselines on labelled pools.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Evaluation commands."""
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in _csv(text))
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=option) from exc
+    if not values or min(values) < 2:
+        raise typer.BadParameter("every N must be at least 2", param_hint=option)
+    return values
+
+
+@app.command("eval")
+def eval_command(
+    pools: Annotated[
+        list[Path],
+        typer.Option("--pools", help="Pool file(s), .jsonl or .jsonl.gz (repeatable).", exists=True, dir_okay=False),
+    ],
+    out: Annotated[Path, typer.Option(help="Output dir: records.jsonl (resume cache), report.json/.md, plots.")],
+    n: Annotated[str, typer.Option("--n", help="Candidates per selection, comma-separated.")] = "4,8,16",
+    strategy: Annotated[str, typer.Option(help="Tournaments: knockout,round_robin.")] = "knockout,round_robin",
+    seeds: Annotated[int, typer.Option(min=1, help="Draws per problem and N (seeds 0..k-1).")] = 5,
+    methods: Annotated[
+        str,
+        typer.Option(help="Judge methods and baselines: pairwise,pointwise,majority (random and oracle always run)."),
+    ] = "majority,pointwise,pairwise",
+    model: Annotated[str, typer.Option(help="Judge backbone: alias, local folder or hub id.")] = DEFAULT_MODEL,
+    adapter: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of a LoRA adapter (its parent is used as the adapters dir).", exists=True, file_okay=False
+        ),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="verdict | reasoning")] = "verdict",
+    orders: Annotated[str, typer.Option(help="both | single")] = "both",
+    max_problems: Annotated[int | None, typer.Option(min=1, help="Only the first K problems (quick runs).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Judge through a running service (daj_client) instead of in-process.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Selections in flight (the engine batches them).")] = 8,
+    n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the CIs.")] = 1000,
+    execution_baselines: Annotated[
+        Path | None,
+        typer.Option(help="Execution baselines JSON (default: execution_baselines.json next to the pools)."),
+    ] = None,
+) -> None:
+    """Draw N candidates per problem and seed (the same draws for every method), select, and report."""
+    from evaluation.report import build_report, write_report
+    from evaluation.runner import EvalConfig, EvalConfigError, run_eval
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if mode not in ("verdict", "reasoning"):
+        raise typer.BadParameter("verdict or reasoning", param_hint="--mode")
+    if orders not in ("both", "single"):
+        raise typer.BadParameter("both or single", param_hint="--orders")
+    config = EvalConfig(
+        pools=tuple(pools),
+        out=out,
+        ns=_ints(n, "--n"),
+        strategies=_csv(strategy),
+        seeds=seeds,
+        methods=_csv(methods),
+        model=model,
+        adapter=adapter,
+        mode=mode,
+        orders=orders,
+        max_problems=max_problems,
+        url=url,
+        concurrency=concurrency,
+        n_boot=n_boot,
+        execution_baselines=execution_baselines or pools[0].parent / "execution_baselines.json",
+    )
+    try:
+        outcome = run_eval(config)
+    except (EvalConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    report = build_report(outcome, command=_command_line())
+    for path in write_report(report, out):
+        typer.echo(f"wrote {path}")
+    if outcome.short:
+        typer.echo(
+            f"warning: {len(outcome.short)} (pool, N) combinations had fewer than N candidates and were "
+            "skipped; see short_pools in report.json",
+            err=True,
+        )
+
+
+def _command_line() -> str:
+    program = "python -m evaluation" if sys.argv and sys.argv[0].endswith("__main__.py") else "daj"
+    return " ".join([program, *(shlex.quote(arg) for arg in sys.argv[1:])])

@@ -1,0 +1,227 @@
+"""Selection methods: the judge (pairwise tournaments, pointwise scores) and the judge-free baselines.
+
+Each selector turns one draw into a `SelectionRecord`. Where a method breaks ties at random, the record holds
+the EXPECTED pass of its pick (the mean over the tied choices), so baselines add no sampling noise of their
+own and the only randomness left is which candidates were drawn.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from daj.pools import Pool
+from evaluation.backends import JudgeBackend, SelectionRejected
+from evaluation.metrics import oracle, random_expected
+from evaluation.records import NO_STRATEGY, JudgmentRecord, SelectionRecord
+from evaluation.sampling import Draw
+from service.tournament import normalize_code
+
+JUDGE_METHODS = ("pairwise", "pointwise")
+BASELINE_METHODS = ("random", "oracle", "majority")
+
+
+class Selector(Protocol):
+    method: str
+    strategy: str
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord: ...
+
+
+def _record(selector: Selector, pool: Pool, draw: Draw, selected: float, **fields: Any) -> SelectionRecord:
+    """A record carries the drawn labels, so metrics never need the pools again."""
+    labels = _labels(pool, draw)
+    return SelectionRecord(
+        selector.method, selector.strategy, draw.n, draw.seed, draw.task_id, labels, selected, **fields
+    )
+
+
+def _labels(pool: Pool, draw: Draw) -> list[bool]:
+    return [bool(pool.passed[i]) for i in draw.indices]
+
+
+def expected_pick(labels: Sequence[bool], tied: Sequence[int]) -> float:
+    """Expected pass when the pick is uniform over `tied` positions."""
+    return sum(labels[i] for i in tied) / len(tied)
+
+
+class RandomSelector:
+    method, strategy = "random", NO_STRATEGY
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        return _record(self, pool, draw, random_expected(_labels(pool, draw)))
+
+
+class OracleSelector:
+    method, strategy = "oracle", NO_STRATEGY
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        return _record(self, pool, draw, oracle(_labels(pool, draw)))
+
+
+def canonical_program(code: str) -> str:
+    """AST dump (ignores formatting and comments); programs that do not parse fall back to whitespace norm."""
+    try:
+        return ast.dump(ast.parse(code))
+    except (SyntaxError, ValueError):
+        return "unparsed:" + normalize_code(code)
+
+
+def majority_groups(codes: Sequence[str]) -> list[list[int]]:
+    """Positions grouped by identical (AST-normalised) program, in order of first appearance."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for position, code in enumerate(codes):
+        groups[canonical_program(code)].append(position)
+    return list(groups.values())
+
+
+class MajoritySelector:
+    """Largest group of identical programs; ties between groups broken uniformly (-> expected value)."""
+
+    method, strategy = "majority", NO_STRATEGY
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        labels = _labels(pool, draw)
+        groups = majority_groups([pool.candidates[i] for i in draw.indices])
+        largest = max(len(group) for group in groups)
+        tied = [group for group in groups if len(group) == largest]
+        selected = sum(expected_pick(labels, group) for group in tied) / len(tied)
+        scores = [0.0] * len(labels)
+        for group in groups:
+            for position in group:
+                scores[position] = float(len(group))
+        return _record(self, pool, draw, selected, scores=scores)
+
+
+class PairwiseSelector:
+    """A tournament of the pairwise judge, through the service's code (in-process) or its HTTP API."""
+
+    method = "pairwise"
+
+    def __init__(self, backend: JudgeBackend, strategy: str) -> None:
+        self.backend = backend
+        self.strategy = strategy
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        codes = [pool.candidates[i] for i in draw.indices]
+        request_id = f"eval-{self.strategy}-n{draw.n}-s{draw.seed}-{draw.task_id.replace('/', '_')}"
+        started = time.perf_counter()
+        try:
+            response = await self.backend.select(pool.problem, codes, self.strategy, request_id)
+        except SelectionRejected as exc:
+            return _record(self, pool, draw, 0.0, error=str(exc))
+        return record_from_response(self, pool, draw, response, time.perf_counter() - started)
+
+
+def record_from_response(
+    selector: Selector, pool: Pool, draw: Draw, response: dict[str, Any], wall_s: float
+) -> SelectionRecord:
+    """A `SelectResponse` (as a dict) -> record: winner's label, ranking scores, every ordered verdict."""
+    labels = _labels(pool, draw)
+    winner = int(response["winner"]["index"])
+    scores = [0.0] * len(labels)
+    for ranked in response["ranking"]:
+        scores[int(ranked["index"])] = float(ranked["score"])
+    judgments = [
+        JudgmentRecord(m["round"], tuple(m["pair"]), tuple(m["order"]), m["verdict"], m["probability"])
+        for m in response["matches"]
+    ]
+    usage = response["usage"]
+    return _record(
+        selector,
+        pool,
+        draw,
+        float(labels[winner]),
+        picked=winner,
+        scores=scores,
+        judgments=judgments,
+        matches=len(response["results"]),
+        ties=sum(1 for result in response["results"] if result["decided_by"] == "tie_rule"),
+        judge_calls=len(judgments),
+        engine_calls=int(usage["judge_calls"]),
+        prompt_tokens=int(usage["prompt_tokens"]),
+        completion_tokens=int(usage["completion_tokens"]),
+        wall_s=wall_s,
+    )
+
+
+class PointwiseSelector:
+    """Score each distinct program alone (P("Yes")), pick the highest; exact ties -> expected value."""
+
+    method, strategy = "pointwise", NO_STRATEGY
+
+    def __init__(self, backend: JudgeBackend) -> None:
+        self.backend = backend
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        labels = _labels(pool, draw)
+        codes = [pool.candidates[i] for i in draw.indices]
+        groups = _identical_groups(codes)
+        started = time.perf_counter()
+        stem = f"eval-pointwise-n{draw.n}-s{draw.seed}-{draw.task_id.replace('/', '_')}"
+        results = await asyncio.gather(
+            *(self.backend.score(pool.problem, codes[group[0]], f"{stem}-{group[0]}") for group in groups)
+        )
+        scores = [0.0] * len(labels)
+        for group, result in zip(groups, results, strict=True):
+            for position in group:
+                scores[position] = result.p_yes
+        best = max(scores)
+        tied = [position for position, score in enumerate(scores) if score == best]
+        return _record(
+            self,
+            pool,
+            draw,
+            expected_pick(labels, tied),
+            picked=tied[0] if len(tied) == 1 else None,
+            scores=scores,
+            judge_calls=len(groups),
+            engine_calls=len(groups),
+            prompt_tokens=sum(r.prompt_tokens for r in results),
+            completion_tokens=len(groups),
+            wall_s=time.perf_counter() - started,
+        )
+
+
+def _identical_groups(codes: Sequence[str]) -> list[list[int]]:
+    """Whitespace-identical programs, as the service collapses them (scored once)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for position, code in enumerate(codes):
+        groups[normalize_code(code)].append(position)
+    return list(groups.values())
+
+
+def selector_specs(methods: Sequence[str], strategies: Sequence[str]) -> list[tuple[str, str]]:
+    """(method, strategy) of every selector to run, cheap baselines first; random and oracle always run."""
+    unknown = sorted(set(methods) - set(BASELINE_METHODS) - set(JUDGE_METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {list(BASELINE_METHODS + JUDGE_METHODS)}")
+    specs = [(name, NO_STRATEGY) for name in BASELINE_METHODS if name in {"random", "oracle", *methods}]
+    if "pointwise" in methods:
+        specs.append(("pointwise", NO_STRATEGY))
+    if "pairwise" in methods:
+        specs.extend(("pairwise", strategy) for strategy in strategies)
+    return specs
+
+
+def needs_judge(method: str) -> bool:
+    return method in JUDGE_METHODS
+
+
+def build_selector(method: str, strategy: str, backend: JudgeBackend | None) -> Selector:
+    """One selector; judge methods need a backend (built only when some of their work is pending)."""
+    if method == "random":
+        return RandomSelector()
+    if method == "oracle":
+        return OracleSelector()
+    if method == "majority":
+        return MajoritySelector()
+    if backend is None:
+        raise ValueError(f"method {method!r} needs a judge backend")
+    if method == "pointwise":
+        return PointwiseSelector(backend)
+    return PairwiseSelector(backend, strategy)

@@ -1,0 +1,280 @@
+"""Run an evaluation: load pools, draw, run every pending selection, cache each result, build the report.
+
+Resume: every finished selection is appended (and flushed) to `records.jsonl` in the out dir, keyed by
+(method, strategy, n, seed, task_id); a re-run skips those keys and only does what is missing. The out dir's
+`run_config.json` pins what the records depend on (judge, prompt, pool files); a re-run with a different
+judge into the same dir is refused instead of mixing results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from daj.models import DEFAULT_MODEL
+from daj.pools import Pool, read_pools
+from evaluation.backends import HttpBackend, InProcessBackend, JudgeBackend, JudgeOptions
+from evaluation.methods import build_selector, needs_judge, selector_specs
+from evaluation.records import SelectionRecord, record_key
+from evaluation.sampling import Draw, ShortPool, make_draws
+
+logger = logging.getLogger(__name__)
+
+RECORDS_FILE = "records.jsonl"
+RUN_CONFIG_FILE = "run_config.json"
+RUNS_FILE = "runs.jsonl"  # one line per invocation: when, how long, how many new selections
+
+BackendFactory = Callable[[], Awaitable[JudgeBackend]]
+
+
+class EvalConfigError(ValueError):
+    """The out dir holds records of another configuration, or the options contradict each other."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    pools: tuple[Path, ...]
+    out: Path
+    ns: tuple[int, ...] = (4, 8, 16)
+    strategies: tuple[str, ...] = ("knockout", "round_robin")
+    seeds: int = 5
+    methods: tuple[str, ...] = ("majority", "pointwise", "pairwise")
+    model: str = DEFAULT_MODEL
+    adapter: Path | None = None
+    mode: str = "verdict"
+    orders: str = "both"
+    max_problems: int | None = None
+    url: str | None = None
+    concurrency: int = 8
+    n_boot: int = 1000
+    execution_baselines: Path | None = None
+
+    @property
+    def judge_options(self) -> JudgeOptions:
+        return JudgeOptions(mode=self.mode, orders=self.orders, adapter=self.adapter)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What cached records depend on (not N, seeds, methods or problem count: those only add keys)."""
+        from daj.protocol import PROMPT_VERSION
+        from evaluation.pointwise import POINTWISE_PROMPT_VERSION
+
+        return {
+            "pools": {str(path): _file_hash(path) for path in self.pools},
+            "backend": self.url or "in-process",
+            "model": self.model,
+            "adapter": str(self.adapter.resolve()) if self.adapter else None,
+            "adapter_hash": _adapter_hash(self.adapter),
+            "mode": self.mode,
+            "orders": self.orders,
+            "prompt_version": PROMPT_VERSION,
+            "pointwise_prompt_version": POINTWISE_PROMPT_VERSION,
+        }
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _adapter_hash(adapter: Path | None) -> str | None:
+    if adapter is None:
+        return None
+    from service.engine.base import adapter_content_hash
+
+    return adapter_content_hash(adapter)
+
+
+@dataclass
+class LoadedPools:
+    pools: list[Pool]
+    unlabelled: list[str] = field(default_factory=list)  # task ids left out: some label is unknown
+
+
+def load_pools(paths: Sequence[Path], max_problems: int | None = None) -> LoadedPools:
+    """Read and validate every pool file (errors name file, line and field); keep fully labelled pools."""
+    pools: list[Pool] = []
+    unlabelled: list[str] = []
+    origin: dict[str, Path] = {}
+    for path in paths:
+        for pool in read_pools(path):
+            if pool.task_id in origin:
+                raise EvalConfigError(f"{path}: task_id {pool.task_id!r} is also in {origin[pool.task_id]}")
+            origin[pool.task_id] = path
+            if pool.labelled:
+                pools.append(pool)
+            else:
+                unlabelled.append(pool.task_id)
+    if unlabelled:
+        logger.warning("%d pool(s) have unknown labels and are left out: %s", len(unlabelled), unlabelled[:5])
+    if max_problems is not None:
+        pools = pools[:max_problems]
+    return LoadedPools(pools, unlabelled)
+
+
+class ResultCache:
+    """Append-only JSONL of finished selections; a line cut off by a kill is dropped with a warning."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: dict[tuple[str, str, int, int, str], SelectionRecord] = {}
+        if path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = SelectionRecord.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                if lineno == len(lines):
+                    logger.warning("%s:%d: dropping a partial last line (interrupted run): %s", self.path, lineno, exc)
+                    continue
+                raise EvalConfigError(f"{self.path}:{lineno}: not a selection record: {exc}") from exc
+            self.records[record.key] = record
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.records
+
+    def get(self, key: tuple[str, str, int, int, str]) -> SelectionRecord | None:
+        return self.records.get(key)
+
+    def add(self, record: SelectionRecord) -> None:
+        self.records[record.key] = record
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record.to_dict()) + "\n")
+
+
+def open_out_dir(config: EvalConfig) -> ResultCache:
+    """Create the out dir, or check that its cached records belong to this configuration."""
+    config.out.mkdir(parents=True, exist_ok=True)
+    pinned = config.out / RUN_CONFIG_FILE
+    fingerprint = config.fingerprint()
+    if pinned.exists():
+        previous = json.loads(pinned.read_text())
+        if previous != fingerprint:
+            changed = sorted(k for k in fingerprint.keys() | previous.keys() if previous.get(k) != fingerprint.get(k))
+            raise EvalConfigError(
+                f"{config.out} holds results of another configuration (differs in {changed}); "
+                "use another --out or delete it"
+            )
+    else:
+        pinned.write_text(json.dumps(fingerprint, indent=1) + "\n")
+    return ResultCache(config.out / RECORDS_FILE)
+
+
+@dataclass
+class RunOutcome:
+    """Everything the report needs."""
+
+    config: EvalConfig
+    pools: list[Pool]
+    draws: list[Draw]
+    short: list[ShortPool]
+    unlabelled: list[str]
+    records: list[SelectionRecord]
+    specs: list[tuple[str, str]]
+    new_selections: int
+    wall_s: float
+    notes: list[str]
+
+
+def default_backend_factory(config: EvalConfig) -> BackendFactory:
+    async def factory() -> JudgeBackend:
+        if config.url:
+            return HttpBackend(config.url, config.judge_options)
+        return await InProcessBackend.start(config.model, config.judge_options, max(config.ns))
+
+    return factory
+
+
+def run_eval(config: EvalConfig, backend_factory: BackendFactory | None = None) -> RunOutcome:
+    """Do every selection not yet in the out dir's cache, then return all records of this configuration."""
+    started = time.perf_counter()
+    notes: list[str] = []
+    loaded = load_pools(config.pools, config.max_problems)
+    draws, short = make_draws(loaded.pools, config.ns, range(config.seeds))
+    for item in short:
+        logger.warning("%s has %d candidates, fewer than N=%d: skipped for that N", item.task_id, item.size, item.n)
+    methods = list(config.methods)
+    if config.url and "pointwise" in methods:
+        methods.remove("pointwise")
+        notes.append("pointwise left out: the service has no pointwise endpoint (run it in-process, without --url)")
+        logger.warning(notes[-1])
+    specs = selector_specs(methods, config.strategies)
+    cache = open_out_dir(config)
+    position = {pool.task_id: index for index, pool in enumerate(loaded.pools)}
+    # Problem by problem, so an interrupted run leaves whole problems done (a smaller --max-problems reuses them).
+    by_problem = sorted(draws, key=lambda d: (position[d.task_id], d.seed, d.n))
+    pending = [
+        (spec, draw)
+        for draw in by_problem
+        for spec in specs
+        if record_key(spec[0], spec[1], draw.n, draw.seed, draw.task_id) not in cache
+    ]
+    factory = backend_factory or default_backend_factory(config)
+    pools_by_id = {pool.task_id: pool for pool in loaded.pools}
+    total = len(specs) * len(draws)
+    asyncio.run(_execute(pending, pools_by_id, cache, factory, config.concurrency, total))
+    records = [cache.get(record_key(m, s, d.n, d.seed, d.task_id)) for m, s in specs for d in draws]
+    wall_s = time.perf_counter() - started
+    log_invocation(config.out, wall_s, len(pending))
+    found = [r for r in records if r is not None]
+    return RunOutcome(config, loaded.pools, draws, short, loaded.unlabelled, found, specs, len(pending), wall_s, notes)
+
+
+def log_invocation(out: Path, wall_s: float, new_selections: int) -> None:
+    """Keep the history, so a report built over several resumed runs still says what the records cost."""
+    entry = {
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_s": round(wall_s, 2),
+        "new_selections": new_selections,
+    }
+    with (out / RUNS_FILE).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def read_invocations(out: Path) -> list[dict[str, Any]]:
+    path = out / RUNS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+async def _execute(
+    pending: list[tuple[tuple[str, str], Draw]],
+    pools: dict[str, Pool],
+    cache: ResultCache,
+    factory: BackendFactory,
+    concurrency: int,
+    total: int,
+) -> None:
+    """Run pending selections, `concurrency` at a time (so the engine batches them), caching each at once."""
+    backend = await factory() if any(needs_judge(method) for (method, _), _ in pending) else None
+    try:
+        selectors = {spec: build_selector(spec[0], spec[1], backend) for spec in {spec for spec, _ in pending}}
+        gate = asyncio.Semaphore(max(1, concurrency))
+        with tqdm(total=total, initial=total - len(pending), desc="selections", unit="sel") as bar:
+
+            async def one(spec: tuple[str, str], draw: Draw) -> None:
+                async with gate:
+                    record = await selectors[spec].select(pools[draw.task_id], draw)
+                cache.add(record)
+                bar.update()
+
+            async with asyncio.TaskGroup() as group:
+                for spec, draw in pending:
+                    group.create_task(one(spec, draw))
+    finally:
+        if backend is not None:
+            await backend.close()

@@ -1,0 +1,29 @@
+"""Sandboxed execution of untrusted programs against hidden tests, and the labels built from it."""
+
+from sandbox.formats import (
+    TestSpec,
+    bigcodebench_unittest,
+    cases,
+    evalplus_io,
+    humaneval_check,
+    mbpp_asserts,
+    script,
+)
+from sandbox.limits import Limits
+from sandbox.runner import STATUSES, RunResult, Sandbox, SandboxError, execute
+
+__all__ = [
+    "STATUSES",
+    "Limits",
+    "RunResult",
+    "Sandbox",
+    "SandboxError",
+    "TestSpec",
+    "bigcodebench_unittest",
+    "cases",
+    "evalplus_io",
+    "execute",
+    "humaneval_check",
+    "mbpp_asserts",
+    "script",
+]

@@ -1,0 +1,157 @@
+"""Test specifications: how each benchmark's hidden tests are turned into a job for harness.py.
+
+A TestSpec is plain data (JSON-serialisable) so that it can be hashed into the cache key and sent to the
+child on stdin. Only trusted material (dataset tests, canonical solutions, official prompts) goes into a spec;
+the untrusted program travels separately.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+
+MODES = ("script", "io", "unittest", "cases")
+
+# EvalPlus special oracles (evalplus/eval/__init__.py, unsafe_execute), keyed by entry point.
+_MBPP_SPECIAL = {
+    "are_equivalent": "always",
+    "sum_div": "zero_ok",
+    "check_str": "not_none",
+    "text_match_three": "not_none",
+    "text_starta_endb": "not_none",
+    **dict.fromkeys(
+        [
+            "similar_elements",
+            "find_char_long",
+            "common_in_nested_lists",
+            "extract_singly",
+            "larg_nnum",
+            "intersection_array",
+            "find_dissimilar",
+            "Diff",
+        ],
+        "set_eq",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """What to run against a program. ``payload`` holds mode-specific fields (see harness.py)."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    mode: str
+    payload: dict = field(default_factory=dict)
+    needs_site: bool = False
+    required_modules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown test mode {self.mode!r}; expected one of {MODES}")
+
+    def job(self) -> dict:
+        return {"mode": self.mode, **self.payload}
+
+    def digest(self) -> str:
+        blob = json.dumps([self.job(), self.needs_site, list(self.required_modules)], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def humaneval_check(test: str, entry_point: str, prelude: str = "") -> TestSpec:
+    """HumanEval / CodeT style: the test defines ``check(candidate)``; the harness calls it.
+
+    ``prelude`` should be the official prompt: some tests use helpers defined there (e.g. ``poly`` for
+    HumanEval/32); taking them from the prompt rather than from the candidate stops a candidate from
+    redefining the helper the test relies on.
+    """
+    return TestSpec("script", {"test": test, "entry_point": entry_point, "prelude": prelude, "call": "check"})
+
+
+def script(test: str, entry_point: str, prelude: str = "") -> TestSpec:
+    """A test script that refers to functions by name (e.g. LDB's MBPP ``check(remove_Occ)``).
+
+    As in the original MBPP harness, the test sees every name the program defines (some MBPP tests call a
+    helper other than the entry point), but its builtins are still the pre-candidate snapshot."""
+    payload = {"test": test, "entry_point": entry_point, "prelude": prelude, "call": None, "candidate_names": True}
+    return TestSpec("script", payload)
+
+
+def mbpp_asserts(asserts: list[str], entry_point: str, imports: list[str] | None = None) -> TestSpec:
+    """MBPP ``assert f(x) == y`` lines (plus its ``test_imports``)."""
+    test = "\n".join([*(imports or []), *asserts]) + "\n"
+    return script(test, entry_point)
+
+
+def _special_oracle(task_id: str, entry_point: str) -> str | None:
+    if task_id.startswith("HumanEval/"):
+        return "find_zero" if entry_point == "find_zero" else None
+    return _MBPP_SPECIAL.get(entry_point)
+
+
+def evalplus_io(problem: dict, base_only: bool = False) -> TestSpec:
+    """HumanEval+ / MBPP+: inputs only; expected outputs are computed in the child from the canonical solution
+    before candidate code runs, compared as EvalPlus does (exact, else type/len check + allclose with atol,
+    atol=1e-6 for float outputs)."""
+    inputs = list(problem["base_input"]) + ([] if base_only else list(problem["plus_input"]))
+    task_id = problem["task_id"]
+    mbpp_number = int(task_id.split("/")[1]) if task_id.startswith("Mbpp/") else None
+    return TestSpec(
+        "io",
+        {
+            "entry_point": problem["entry_point"],
+            "canonical": problem["prompt"] + problem["canonical_solution"]
+            if mbpp_number is None
+            else problem["canonical_solution"],
+            "inputs": inputs,
+            "atol": float(problem.get("atol") or 0),
+            "special": _special_oracle(task_id, problem["entry_point"]),
+            "mbpp_number": mbpp_number,
+        },
+    )
+
+
+def top_level_imports(source: str) -> set[str]:
+    """Top-level module names imported anywhere in ``source`` (empty if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.builtin_module_names and n != "__future__"}
+
+
+def bigcodebench_unittest(task: dict) -> TestSpec:
+    """BigCodeBench: ``class TestCases(unittest.TestCase)``. The modules the task and its tests import are
+    checked in the target interpreter before running, so missing libraries give ``unsupported``, not a
+    wrong label."""
+    libs = task.get("libs") or []
+    if isinstance(libs, str):
+        libs = ast.literal_eval(libs)
+    modules = top_level_imports(task["test"]) | top_level_imports(task.get("code_prompt", "")) | set(libs)
+    return TestSpec(
+        "unittest",
+        {
+            "test": task["test"],
+            "entry_point": task.get("entry_point", "task_func"),
+            "prelude": "",
+            "test_class": "TestCases",
+        },
+        needs_site=True,
+        required_modules=tuple(sorted(modules)),
+    )
+
+
+def cases(snippets: list[str], entry_point: str, prelude: str = "", case_seconds: float = 1.0) -> TestSpec:
+    """Independent assert snippets; the result records one mark per snippet (P/F/E/T)."""
+    return TestSpec(
+        "cases", {"cases": list(snippets), "entry_point": entry_point, "prelude": prelude, "case_seconds": case_seconds}
+    )
