@@ -1,7 +1,7 @@
-"""The `daj` command: `daj serve`, `daj models ...`, `daj label` / `daj sandbox ...`, `daj eval`.
+"""The `daj` command: `daj serve`, `daj models ...`, `daj label` / `daj sandbox ...`, `daj eval`, `daj train`.
 
-Each package owns its commands (sandbox/cli.py, evaluation/cli.py); they are mounted here. Their modules import
-only typer at the top, so `daj --help` stays fast.
+Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here.
+Their modules import only typer at the top, so `daj --help` stays fast.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from evaluation import cli as evaluation_cli
+from judge_training import cli as training_cli
 from sandbox import cli as sandbox_cli
 
 app = typer.Typer(help="daj: Best-of-N code selection with a trained pairwise judge.", no_args_is_help=True)
@@ -25,6 +26,7 @@ app.command("label", help="Label programs by running their hidden tests in the s
 app.command("eval", help="Best-of-N evaluation of the judge and baselines on labelled pools.")(
     evaluation_cli.eval_command
 )
+app.command("train", help="Train the pairwise judge (LoRA) with bi-level data reweighting.")(training_cli.train)
 
 
 @app.command()

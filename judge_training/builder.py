@@ -1,0 +1,131 @@
+"""Turning a config into what the trainer consumes: the backbone with LoRA, and the encoded pair sets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from judge_training import data as D
+from judge_training.config import DataConfig, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+TINY_TEST_BASE = "tiny-test"
+
+
+@dataclass
+class TrainData:
+    """Encoded pairs; ``domains[i]`` names domain index i. ``info`` goes into the adapter metadata."""
+
+    train: list[D.EncodedPair]
+    meta_train: list[D.EncodedPair]
+    meta_eval: list[D.EncodedPair]
+    domains: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_base(spec: str) -> str:
+    """Folder of the backbone: ``tiny-test`` builds the cached tiny random Llama (tests), else daj.models."""
+    if spec == TINY_TEST_BASE:
+        from daj.testing.tiny_model import build_tiny_model
+
+        return str(build_tiny_model())
+    from daj.models import resolve_model
+
+    return resolve_model(spec)
+
+
+def load_backbone(cfg: ModelConfig) -> tuple[Any, Any, str]:
+    """(peft model with fresh LoRA, tokenizer, base folder). Base weights are frozen by peft."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = resolve_base(cfg.base)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, cfg.dtype), attn_implementation="eager")
+    layers = None
+    if cfg.lora_last_layers:
+        total = int(model.config.num_hidden_layers)
+        layers = list(range(max(0, total - cfg.lora_last_layers), total))
+    lora = LoraConfig(
+        layers_to_transform=layers,
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora), tokenizer, base
+
+
+def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
+    data_dir = Path(cfg.data_dir)
+    programs, label_source = D.load_ldb_mbpp(data_dir, Path(cfg.pools_dir))
+    rates = D.mbpp_pass_rates(programs)
+    pairs: list[D.PairExample] = []
+    if "ldb_mbpp" in cfg.sources:
+        pairs += D.ldb_pairs(programs, rates)
+        info["ldb_label_source"] = label_source
+    if "mbppplus_mutant" in cfg.sources:
+        mutants, stats = D.mutant_pairs(data_dir, rates, cfg.mutants_per_problem, cfg.seed)
+        pairs += mutants
+        info["mutant_stats"] = stats
+    files = [data_dir / "evalplus/MbppPlus.jsonl.gz", *sorted(data_dir.glob("ldb/mbpp__*.jsonl.gz"))]
+    info["source_files"] = {str(f.relative_to(data_dir)): D.file_digest(f) for f in files if f.is_file()}
+    return pairs
+
+
+def _meta_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
+    if cfg.sources == ["synthetic"]:
+        return D.synthetic_pairs(["meta"], [], cfg.synthetic_pairs_per_domain, cfg.seed + 7)
+    pool_path = Path(cfg.meta_pool)
+    splits = Path(cfg.data_dir) / "splits.json"
+    if not pool_path.is_file():
+        raise FileNotFoundError(f"meta pool {pool_path} is missing: run the sandbox labelling (sandbox label codet)")
+    pools = [p for p in D.load_meta_pools(pool_path, splits) if p.pass_rate is not None and 0 < p.pass_rate < 1]
+    info["meta_pool"] = {"path": str(pool_path), "sha256": D.file_digest(pool_path), "mixed_problems": len(pools)}
+    return D.pool_pairs(pools, cfg.meta_pairs_per_problem, cfg.seed, "humaneval_meta")
+
+
+def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
+    """All pair sets for one run, rendered through daj.protocol, with hashes and counts in ``info``."""
+    info: dict[str, Any] = {"domain_key": cfg.domain_key}
+    if cfg.sources == ["synthetic"]:
+        raw = D.synthetic_pairs(cfg.synthetic_domains, cfg.synthetic_flipped, cfg.synthetic_pairs_per_domain, cfg.seed)
+        info["synthetic_flipped"] = list(cfg.synthetic_flipped)
+    else:
+        raw = _real_pairs(cfg, info)
+    capped = D.cap_per_domain(raw, cfg.domain_key, cfg.max_pairs_per_domain, cfg.seed)
+    domains = sorted({p.domain(cfg.domain_key) for p in capped})
+    train, dropped = D.encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens)
+    meta_raw = _meta_pairs(cfg, info)
+    meta_domains = sorted({p.source for p in meta_raw})
+    meta_all, _ = D.encode_pairs(tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens)
+    _, meta_eval_pairs = D.split_meta([m.pair for m in meta_all], cfg.meta_eval_fraction)
+    keep = {id(p) for p in meta_eval_pairs}
+    meta_train = [m for m in meta_all if id(m.pair) not in keep]
+    meta_eval = [m for m in meta_all if id(m.pair) in keep]
+    if not train or not meta_train or not meta_eval:
+        raise ValueError(f"empty pair set: train={len(train)} meta_train={len(meta_train)} meta_eval={len(meta_eval)}")
+    counts = {name: sum(1 for e in train if e.domain == i) for i, name in enumerate(domains)}
+    info.update(
+        {
+            "train_pairs": len(train),
+            "train_pairs_per_domain": counts,
+            "dropped_too_long": dropped,
+            "meta_train_pairs": len(meta_train),
+            "meta_eval_pairs": len(meta_eval),
+            "meta_train_problems": len({m.pair.task_id for m in meta_train}),
+            "meta_eval_problems": len({m.pair.task_id for m in meta_eval}),
+            "train_sha256": D.pairs_digest(train),
+            "meta_train_sha256": D.pairs_digest(meta_train),
+            "meta_eval_sha256": D.pairs_digest(meta_eval),
+        }
+    )
+    logger.info("data: %s", json.dumps({k: v for k, v in info.items() if k != "source_files"}))
+    return TrainData(train, meta_train, meta_eval, domains, info)

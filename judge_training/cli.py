@@ -1,0 +1,43 @@
+"""The training command line (mounted as `daj train`; also `python -m judge_training train`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Train the pairwise judge (LoRA) with bi-level data reweighting.", no_args_is_help=True)
+
+
+@app.callback()
+def _main() -> None:
+    """Keeps `train` a named sub-command even while it is the only one."""
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="YAML config, e.g. configs/default-cpu.yaml")],
+    override: Annotated[
+        list[str] | None, typer.Option("--set", help="section.key=value (YAML value), repeatable")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="continue from output.dir/checkpoint.pt if it exists")] = False,
+) -> None:
+    """Train one adapter. The config is validated completely before anything is loaded."""
+    from judge_training.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config, override or [])
+    except ConfigError as exc:
+        typer.echo(f"config error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from judge_training.trainer import train as run_training
+
+    metadata = run_training(cfg, resume=resume)
+    summary = {k: metadata[k] for k in ("final_domain_weights", "metrics", "seconds_per_step_median", "peak_rss_mib")}
+    typer.echo(json.dumps(summary, indent=1))

@@ -1,0 +1,432 @@
+"""Pairwise training data for the verdict-mode judge.
+
+A pair is (problem, passing program, failing program). Each pair is shown in both orders, so a judge that
+only learned "always A" gets exactly half of them wrong; both orders of one pair always travel in the same
+batch. Each pair carries domain tags (source data set, difficulty bucket from the problem's pass rate,
+policy model) that the bi-level reweighting learns weights over.
+
+Sources (never the HumanEval ``test`` split):
+- ``ldb_mbpp``: LDB seed programs of three policy models on MBPP; pairs are (solved, unsolved) programs of
+  one problem. Labels: re-run sandbox pools ``data/pools/ldb_mbpp_<model>.jsonl.gz`` when they exist,
+  otherwise LDB's recorded ``is_solved`` (the source of each label is recorded in the metadata).
+- ``mbppplus_mutant``: the MBPP+ canonical solution against AST mutants of it that the sandbox confirms
+  fail (hard negatives: one-token differences). Both programs are re-printed by ``ast.unparse`` so that
+  formatting cannot give the answer away.
+- meta set: CodeGen-16B pools of the HumanEval ``meta`` split (mixed problems only), split by problem into
+  ``meta_train`` (drives the outer step) and ``meta_eval`` (reported only).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import gzip
+import hashlib
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from daj.protocol import VERDICT_CHOICES, JudgeMode, encode_prompt, render_prompt
+
+logger = logging.getLogger(__name__)
+
+LDB_MBPP_MODELS = ("codellama", "gpt-3.5-turbo-0613", "starcoder")
+DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
+
+
+@dataclass(frozen=True)
+class PairExample:
+    """One unordered pair: ``chosen`` passes the hidden tests, ``rejected`` does not."""
+
+    task_id: str
+    problem: str
+    chosen: str
+    rejected: str
+    source: str
+    difficulty: str
+    policy: str
+
+    def domain(self, key: str) -> str:
+        if key == "source+difficulty":
+            return f"{self.source}:{self.difficulty}"
+        if key in ("source", "difficulty", "policy"):
+            return str(getattr(self, key))
+        raise ValueError(f"domain key must be one of {DOMAIN_KEYS}, got {key!r}")
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """Both orders of one pair, tokenised: ``ids[0]`` shows the passing program as A (label 0 = "A"),
+    ``ids[1]`` shows it as B (label 1 = "B")."""
+
+    pair: PairExample
+    ids: tuple[list[int], list[int]]
+    domain: int
+
+    @property
+    def labels(self) -> tuple[int, int]:
+        return (0, 1)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def difficulty_bucket(pass_rate: float | None) -> str:
+    """Coarse buckets so each domain keeps enough pairs to learn a weight for."""
+    if pass_rate is None:
+        return "unknown"
+    if pass_rate <= 1 / 3 + 1e-9:
+        return "hard"
+    if pass_rate <= 2 / 3 + 1e-9:
+        return "medium"
+    return "easy"
+
+
+def _task_number(task_id: str) -> int:
+    return int(task_id.split("/")[1])
+
+
+# ---------------------------------------------------------------- LDB MBPP seeds
+
+
+@dataclass(frozen=True)
+class LdbProgram:
+    task_id: str
+    problem: str
+    program: str
+    model: str
+    passed: bool
+
+
+def _sandbox_labels(pools_dir: Path, model: str) -> dict[str, bool] | None:
+    """Re-run labels from the sandbox helper's pool, if it wrote one."""
+    path = pools_dir / f"ldb_mbpp_{model}.jsonl.gz"
+    if not path.is_file():
+        return None
+    from daj.pools import read_pools
+
+    return {p.task_id: bool(p.passed[0]) for p in read_pools(path) if p.passed and p.passed[0] is not None}
+
+
+def load_ldb_mbpp(data_dir: Path, pools_dir: Path) -> tuple[list[LdbProgram], dict[str, str]]:
+    """All LDB MBPP seed programs with labels, and where each model's labels came from."""
+    programs: list[LdbProgram] = []
+    label_source: dict[str, str] = {}
+    for model in ldb_models_present(data_dir):
+        rerun = _sandbox_labels(pools_dir, model)
+        label_source[model] = "sandbox re-run pool" if rerun is not None else "LDB is_solved (not re-run)"
+        for row in read_jsonl(data_dir / f"ldb/mbpp__seed__{model}__seed.jsonl.gz"):
+            recorded = str(row["is_solved"]).lower() == "true"
+            passed = rerun.get(row["task_id"], recorded) if rerun is not None else recorded
+            programs.append(LdbProgram(row["task_id"], row["prompt"], row["solution"], model, passed))
+    return programs, label_source
+
+
+def ldb_models_present(data_dir: Path) -> list[str]:
+    return [m for m in LDB_MBPP_MODELS if (data_dir / f"ldb/mbpp__seed__{m}__seed.jsonl.gz").is_file()]
+
+
+def mbpp_pass_rates(programs: Sequence[LdbProgram]) -> dict[int, float]:
+    """Pass rate of each MBPP problem over the LDB policy models (the difficulty signal)."""
+    by_task: dict[int, list[bool]] = defaultdict(list)
+    for prog in programs:
+        by_task[_task_number(prog.task_id)].append(prog.passed)
+    return {task: sum(v) / len(v) for task, v in by_task.items()}
+
+
+def ldb_pairs(programs: Sequence[LdbProgram], rates: dict[int, float]) -> list[PairExample]:
+    """Every (passing, failing) combination of different programs of one problem."""
+    by_task: dict[str, list[LdbProgram]] = defaultdict(list)
+    for prog in programs:
+        by_task[prog.task_id].append(prog)
+    pairs = []
+    for task_id, progs in sorted(by_task.items()):
+        difficulty = difficulty_bucket(rates.get(_task_number(task_id)))
+        for good in (p for p in progs if p.passed):
+            for bad in (p for p in progs if not p.passed and p.program.strip() != good.program.strip()):
+                policy = "+".join(sorted({good.model, bad.model}))
+                pairs.append(
+                    PairExample(task_id, good.problem, good.program, bad.program, "ldb_mbpp", difficulty, policy)
+                )
+    return pairs
+
+
+# ---------------------------------------------------------------- MBPP+ mutants
+
+_BINOP_SWAPS: dict[type, type] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Add,
+    ast.FloorDiv: ast.Mult,
+    ast.Div: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+}
+_CMP_FLIPS: dict[type, type] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+
+
+def _mutation_sites(tree: ast.AST) -> list[tuple[str, int]]:
+    """(kind, index among nodes of ast.walk) of every place a single mutation applies."""
+    sites = []
+    for index, node in enumerate(ast.walk(tree)):
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOP_SWAPS:
+            sites.append(("binop", index))
+        elif isinstance(node, ast.Compare) and type(node.ops[0]) in _CMP_FLIPS:
+            sites.append(("compare", index))
+        elif isinstance(node, ast.Constant) and type(node.value) is int:
+            sites.append(("off_by_one", index))
+        elif isinstance(node, ast.BoolOp):
+            sites.append(("boolop", index))
+        elif isinstance(node, ast.Return) and node.value is not None:
+            sites.append(("wrong_return", index))
+    return sites
+
+
+def _apply_mutation(tree: ast.Module, kind: str, index: int) -> ast.Module:
+    mutant = copy.deepcopy(tree)
+    node = list(ast.walk(mutant))[index]
+    if kind == "binop":
+        assert isinstance(node, ast.BinOp)
+        node.op = _BINOP_SWAPS[type(node.op)]()
+    elif kind == "compare":
+        assert isinstance(node, ast.Compare)
+        node.ops = [_CMP_FLIPS[type(node.ops[0])](), *node.ops[1:]]
+    elif kind == "off_by_one":
+        assert isinstance(node, ast.Constant)
+        node.value = node.value + 1
+    elif kind == "boolop":
+        assert isinstance(node, ast.BoolOp)
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+    elif kind == "wrong_return":
+        assert isinstance(node, ast.Return) and node.value is not None
+        node.value = ast.UnaryOp(op=ast.Not(), operand=node.value)
+    return ast.fix_missing_locations(mutant)
+
+
+def ast_mutants(source: str, rng: random.Random, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` distinct (kind, program) single-site mutants of ``source``, in random order."""
+    tree = ast.parse(source)
+    original = ast.unparse(tree)
+    sites = _mutation_sites(tree)
+    rng.shuffle(sites)
+    mutants: list[tuple[str, str]] = []
+    seen = {original}
+    for kind, index in sites:
+        text = ast.unparse(_apply_mutation(tree, kind, index))
+        if text not in seen:
+            seen.add(text)
+            mutants.append((kind, text))
+        if len(mutants) >= limit:
+            break
+    return mutants
+
+
+def mutant_pairs(
+    data_dir: Path, rates: dict[int, float], per_problem: int, seed: int, workers: int = 2
+) -> tuple[list[PairExample], dict[str, int]]:
+    """Canonical MBPP+ solution vs mutants the sandbox confirms FAIL (and whose canonical passes)."""
+    from sandbox import Sandbox, evalplus_io
+
+    rng = random.Random(seed)
+    problems = read_jsonl(data_dir / "evalplus/MbppPlus.jsonl.gz")
+    jobs: list[tuple[str, Any]] = []
+    plans: list[tuple[dict[str, Any], str, list[tuple[str, str]]]] = []
+    for problem in problems:
+        try:
+            canonical = ast.unparse(ast.parse(problem["canonical_solution"]))
+            mutants = ast_mutants(problem["canonical_solution"], rng, per_problem)
+        except SyntaxError:
+            continue
+        spec = evalplus_io(problem, base_only=True)
+        plans.append((problem, canonical, mutants))
+        jobs.extend([(canonical, spec), *((m, spec) for _, m in mutants)])
+    results = iter(Sandbox(workers=workers).run_many(jobs, desc="mutants"))
+    pairs: list[PairExample] = []
+    stats: dict[str, int] = defaultdict(int)
+    for problem, canonical, mutants in plans:
+        canonical_ok = next(results).passed
+        for kind, mutant in mutants:
+            failed = not next(results).passed
+            stats[f"{kind}:{'fails' if failed else 'survives'}"] += 1
+            if canonical_ok and failed:
+                difficulty = difficulty_bucket(rates.get(_task_number(problem["task_id"])))
+                pairs.append(
+                    PairExample(
+                        problem["task_id"],
+                        problem["prompt"],
+                        canonical,
+                        mutant,
+                        "mbppplus_mutant",
+                        difficulty,
+                        "mutant",
+                    )
+                )
+        stats["canonical_passes" if canonical_ok else "canonical_fails"] += 1
+    return pairs, dict(stats)
+
+
+# ---------------------------------------------------------------- meta set
+
+
+def pool_pairs(pools: Sequence[Any], per_problem: int, seed: int, source: str) -> list[PairExample]:
+    """Up to ``per_problem`` (pass, fail) pairs of distinct programs from each mixed pool."""
+    rng = random.Random(seed)
+    pairs = []
+    for pool in pools:
+        good = sorted({c.strip() for c, ok in zip(pool.candidates, pool.passed, strict=True) if ok})
+        bad = sorted({c.strip() for c, ok in zip(pool.candidates, pool.passed, strict=True) if ok is False})
+        combos = [(g, b) for g in good for b in bad]
+        rng.shuffle(combos)
+        rate = pool.pass_rate
+        for g, b in combos[:per_problem]:
+            pairs.append(PairExample(pool.task_id, pool.problem, g, b, source, difficulty_bucket(rate), pool.source))
+    return pairs
+
+
+def load_meta_pools(pool_path: Path, splits_path: Path) -> list[Any]:
+    """HumanEval ``meta``-split pools only; refuses any pool from the ``test`` split."""
+    from daj.pools import read_pools
+
+    meta_ids = set(json.loads(splits_path.read_text())["meta"])
+    pools = list(read_pools(pool_path))
+    leaked = [p.task_id for p in pools if p.task_id not in meta_ids]
+    if leaked:
+        raise ValueError(f"{pool_path} holds problems outside the HumanEval meta split: {leaked[:5]}")
+    return pools
+
+
+def split_meta(pairs: Sequence[PairExample], eval_fraction: float) -> tuple[list[PairExample], list[PairExample]]:
+    """By problem (never one problem on both sides): a stable hash of the task id picks the side."""
+    train, held = [], []
+    for pair in pairs:
+        bucket = int(hashlib.sha256(pair.task_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (held if bucket < eval_fraction else train).append(pair)
+    return train, held
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def choice_token_ids(tokenizer: Any) -> tuple[int, int]:
+    """Token ids of "A" and "B", exactly as the service computes them (each must be one token)."""
+    ids = []
+    for letter in VERDICT_CHOICES:
+        encoded = tokenizer(letter, add_special_tokens=False)["input_ids"]
+        if len(encoded) != 1:
+            raise ValueError(f"the tokenizer splits the verdict letter {letter!r} into {encoded}")
+        ids.append(int(encoded[0]))
+    return ids[0], ids[1]
+
+
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[PairExample], domains: Sequence[str], domain_key: str, max_tokens: int
+) -> tuple[list[EncodedPair], int]:
+    """Render both orders through daj.protocol and tokenise; drop pairs whose longer order exceeds
+    ``max_tokens``. Returns the kept pairs and the number dropped."""
+    index = {name: i for i, name in enumerate(domains)}
+    kept: list[EncodedPair] = []
+    for pair in pairs:
+        first = encode_prompt(
+            tokenizer, render_prompt(tokenizer, pair.problem, pair.chosen, pair.rejected, JudgeMode.VERDICT)
+        )
+        second = encode_prompt(
+            tokenizer, render_prompt(tokenizer, pair.problem, pair.rejected, pair.chosen, JudgeMode.VERDICT)
+        )
+        if max(len(first), len(second)) <= max_tokens:
+            kept.append(EncodedPair(pair, (first, second), index[pair.domain(domain_key)]))
+    return kept, len(pairs) - len(kept)
+
+
+def cap_per_domain(pairs: Sequence[PairExample], domain_key: str, cap: int, seed: int) -> list[PairExample]:
+    """At most ``cap`` pairs per domain, chosen at random (keeps the run within its budget)."""
+    rng = random.Random(seed)
+    by_domain: dict[str, list[PairExample]] = defaultdict(list)
+    for pair in pairs:
+        by_domain[pair.domain(domain_key)].append(pair)
+    out: list[PairExample] = []
+    for name in sorted(by_domain):
+        group = by_domain[name]
+        rng.shuffle(group)
+        out.extend(group[:cap])
+    rng.shuffle(out)
+    return out
+
+
+def pairs_digest(pairs: Sequence[PairExample] | Sequence[EncodedPair]) -> str:
+    """sha256 of the pairs' content, written into the adapter metadata so a run's data is identifiable."""
+    digest = hashlib.sha256()
+    for item in pairs:
+        pair = item.pair if isinstance(item, EncodedPair) else item
+        digest.update(json.dumps(asdict(pair), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def batches(
+    items: Sequence[EncodedPair], pairs_per_batch: int, seed: int, start_step: int = 0
+) -> Iterator[list[EncodedPair]]:
+    """Endless shuffled batches (epoch after epoch, reshuffled with a per-epoch seed). Deterministic in
+    (seed, step) so a resumed run sees the same batches as an uninterrupted one."""
+    if not items:
+        raise ValueError("no training pairs to batch")
+    per_epoch = max(1, len(items) // pairs_per_batch)
+    step = start_step
+    while True:
+        epoch, offset = divmod(step, per_epoch)
+        order = list(range(len(items)))
+        random.Random(seed * 100003 + epoch).shuffle(order)
+        chosen = order[offset * pairs_per_batch : (offset + 1) * pairs_per_batch]
+        yield [items[i] for i in chosen]
+        step += 1
+
+
+# ---------------------------------------------------------------- synthetic (tests)
+
+_SYNTHETIC_TASKS = (
+    ("add", "Return the sum of a and b.", "a + b", "a - b"),
+    ("mul", "Return the product of a and b.", "a * b", "a + b"),
+    ("big", "Return the larger of a and b.", "max(a, b)", "min(a, b)"),
+    ("neg", "Return a minus b.", "a - b", "b - a"),
+)
+
+
+def synthetic_pairs(domains: Sequence[str], flipped: Sequence[str], per_domain: int, seed: int) -> list[PairExample]:
+    """A task a tiny random model can learn in a few dozen steps (the right program is a fixed token pattern
+    per problem). A domain in ``flipped`` has its labels swapped: the controlled shift the reweighting must
+    learn to down-weight."""
+    rng = random.Random(seed)
+    pairs = []
+    for domain in domains:
+        for index in range(per_domain):
+            name, doc, good, bad = rng.choice(_SYNTHETIC_TASKS)
+            problem = f'def {name}(a, b):\n    """{doc}"""\n'
+            right, wrong = (f"def {name}(a, b):\n    return {expr}\n" for expr in (good, bad))
+            if domain in flipped:
+                right, wrong = wrong, right
+            pairs.append(
+                PairExample(f"synthetic/{domain}/{index}", problem, right, wrong, domain, "unknown", "synthetic")
+            )
+    return pairs

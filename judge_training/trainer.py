@@ -1,0 +1,342 @@
+"""The training loop: SFT of the verdict token, with uniform or bi-level-learned sample weights.
+
+Both modes draw the same batches in the same order for the same seed and run the same number of inner
+steps, so "uniform" is the baseline with the reweighted run's budget in steps and data.
+Outputs under ``output.dir``: ``train.jsonl`` (loss per step), ``weights.jsonl`` (domain and sample weights
+per step), ``checkpoint.pt`` (resumable every ``checkpoint_every`` steps), ``adapter/`` (peft folder the
+service loads as is, with ``daj_adapter.json`` and ``domain_weights.png``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from judge_training.builder import TrainData, build_data, load_backbone
+from judge_training.config import Config
+from judge_training.data import EncodedPair, batches, choice_token_ids
+from judge_training.losses import VerdictBatch, VerdictModel, collate, per_sample_loss, prob_a, weighted_mean
+from judge_training.reweighting import Reweighter, lora_parameters
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "daj_adapter.json"
+PLOT_FILE = "domain_weights.png"
+
+
+def pairs_to_batch(pairs: list[EncodedPair], pad_id: int, device: str = "cpu") -> VerdictBatch:
+    """Both orders of every pair in one batch: labels are balanced, so position bias earns nothing."""
+    seqs, labels, domains = [], [], []
+    for pair in pairs:
+        for ids, label in zip(pair.ids, pair.labels, strict=True):
+            seqs.append(ids)
+            labels.append(label)
+            domains.append(pair.domain)
+    return collate(seqs, labels, domains, pad_id).to(device)
+
+
+@torch.no_grad()
+def evaluate(model: VerdictModel, pairs: list[EncodedPair], pad_id: int, batch_pairs: int = 4) -> dict[str, float]:
+    """Meta-set loss and pairwise accuracy: ``accuracy`` over both orders (averaged), ``consistent_accuracy``
+    when both orders of a pair are right."""
+    was_training = model.training
+    model.eval()
+    losses, correct = [], []
+    for start in tqdm(range(0, len(pairs), batch_pairs), desc="eval", leave=False):
+        batch = pairs_to_batch(pairs[start : start + batch_pairs], pad_id, str(next(model.parameters()).device))
+        logits = model(batch.input_ids, batch.attention_mask, batch.last)
+        losses.extend(per_sample_loss(logits, batch.labels).tolist())
+        p_a = prob_a(logits)
+        correct.extend(((p_a > 0.5) == (batch.labels == 0)).tolist())
+    model.train(was_training)
+    n = len(correct)
+    both = [correct[i] and correct[i + 1] for i in range(0, n, 2)]
+    return {
+        "loss": sum(losses) / n,
+        "accuracy": sum(correct) / n,
+        "consistent_accuracy": sum(both) / len(both),
+        "n_pairs": len(both),
+    }
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _schedule(cfg: Config) -> Any:
+    warmup, total = cfg.train.warmup_steps, cfg.train.steps
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.1, 1.0 - (step - warmup) / max(1, total - warmup))
+
+    return factor
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    weighted_loss: float
+    meta_loss: float | None
+    lr: float
+    seconds: float
+
+
+class Trainer:
+    """One run: owns the model, optimisers, reweighter, logs and checkpoints."""
+
+    def __init__(self, cfg: Config, peft_model: Any, tokenizer: Any, data: TrainData, base_path: str) -> None:
+        self.cfg = cfg
+        self.peft_model = peft_model
+        self.tokenizer = tokenizer
+        self.data = data
+        self.base_path = base_path
+        self.out = Path(cfg.output.dir)
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+        self.model = VerdictModel(peft_model.get_base_model(), choice_token_ids(tokenizer)).to(cfg.train.device)
+        self.lora = lora_parameters(self.model)
+        self.optimizer = torch.optim.AdamW(self.lora.values(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(cfg))
+        rw = cfg.reweight
+        self.reweighter: Reweighter | None = None
+        if rw.mode == "bilevel":
+            self.reweighter = Reweighter(
+                len(data.domains), rw.domains, rw.instance_net, rw.instance_hidden, rw.domain_lr, rw.instance_lr,
+                cfg.train.seed,
+            ).to(cfg.train.device)  # fmt: skip
+        self.step = 0
+        self.metrics: dict[str, Any] = {}
+        self.seconds: list[float] = []
+
+    # ------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "step": self.step,
+            "lora": {k: v.detach().clone() for k, v in self.lora.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "reweighter": self.reweighter.state_dict() if self.reweighter else None,
+            "outer_optimizer": self.reweighter.optimizer.state_dict() if self.reweighter else None,
+            "metrics": self.metrics,
+            "seconds": self.seconds,
+            "torch_rng": torch.get_rng_state(),
+        }
+        tmp = self.out / "checkpoint.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.out / "checkpoint.pt")
+
+    def load_checkpoint(self) -> bool:
+        path = self.out / "checkpoint.pt"
+        if not path.is_file():
+            return False
+        state = torch.load(path, weights_only=False)
+        with torch.no_grad():
+            for name, value in state["lora"].items():
+                self.lora[name].copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.reweighter is not None:
+            self.reweighter.load_state_dict(state["reweighter"])
+            self.reweighter.optimizer.load_state_dict(state["outer_optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.metrics, self.seconds = state["step"], state["metrics"], state["seconds"]
+        for name in ("train.jsonl", "weights.jsonl"):  # drop steps logged after the checkpoint was written
+            log = self.out / name
+            if log.is_file():
+                kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] < self.step]
+                log.write_text("".join(line + "\n" for line in kept))
+        logger.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    # ------------------------------------------------------------ steps
+
+    def train_step(self, pairs: list[EncodedPair], meta_pairs: list[EncodedPair] | None) -> StepLog:
+        """Outer step first (if bilevel), then the inner LoRA step with the updated weights."""
+        started = time.perf_counter()
+        batch = pairs_to_batch(pairs, self.pad_id, self.cfg.train.device)
+        losses = per_sample_loss(self.model(batch.input_ids, batch.attention_mask, batch.last), batch.labels)
+        meta_loss, weights = None, torch.ones_like(losses)
+        rw = self.cfg.reweight
+        outer_due = self.step >= rw.outer_start and (self.step - rw.outer_start) % rw.outer_every == 0
+        if self.reweighter is not None and meta_pairs is not None and outer_due:
+            meta = pairs_to_batch(meta_pairs, self.pad_id, self.cfg.train.device)
+            stats = self.reweighter.outer_step(
+                self.model, self.lora, batch, losses, meta, rw.lookahead_lr, rw.hypergrad, rw.fd_eps
+            )
+            meta_loss = stats.meta_loss
+            weights = torch.tensor(stats.weights, device=losses.device)
+        elif self.reweighter is not None:
+            with torch.no_grad():
+                weights = self.reweighter.weights(losses.detach(), batch.domains)
+        loss = weighted_mean(losses, weights)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(self.lora.values()), self.cfg.train.grad_clip or float("inf"))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        lr = float(self.scheduler.get_last_lr()[0])
+        self.scheduler.step()
+        self._log_weights(batch, weights)
+        return StepLog(
+            self.step, float(losses.detach().mean()), float(loss.detach()), meta_loss, lr, time.perf_counter() - started
+        )
+
+    def _log_weights(self, batch: VerdictBatch, weights: torch.Tensor) -> None:
+        domain_weights = self.reweighter.domain_weights() if self.reweighter else [1.0] * len(self.data.domains)
+        record = {
+            "step": self.step,
+            "domain_weights": dict(zip(self.data.domains, domain_weights, strict=True)),
+            "sample_weights": [round(float(w), 5) for w in weights],
+            "sample_domains": [self.data.domains[int(d)] for d in batch.domains],
+        }
+        with (self.out / "weights.jsonl").open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _log_step(self, log: StepLog) -> None:
+        record = {**log.__dict__, "peak_rss_mib": round(peak_rss_mib(), 1)}
+        with (self.out / "train.jsonl").open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    # ------------------------------------------------------------ run
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not (resume and self.load_checkpoint()):
+            for name in ("train.jsonl", "weights.jsonl", "checkpoint.pt"):
+                (self.out / name).unlink(missing_ok=True)
+            if self.cfg.output.eval_before:
+                self.metrics["before"] = self._evaluate_base()
+        cfg = self.cfg
+        train_iter = batches(self.data.train, cfg.train.pairs_per_batch, cfg.train.seed, self.step)
+        meta_iter = batches(self.data.meta_train, cfg.reweight.meta_pairs_per_step, cfg.train.seed + 1, self.step)
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc=f"train {cfg.name}", dynamic_ncols=True)
+        while self.step < cfg.train.steps:
+            log = self.train_step(next(train_iter), next(meta_iter))
+            self._log_step(log)
+            self.seconds.append(log.seconds)
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{log.loss:.3f}", meta=f"{log.meta_loss:.3f}" if log.meta_loss is not None else "-")
+            if self.step % cfg.output.checkpoint_every == 0 and self.step < cfg.train.steps:
+                self.save_checkpoint()
+        bar.close()
+        if cfg.output.eval_after:
+            self.metrics["after"] = self._evaluate_all()
+        return self.finish()
+
+    def _evaluate_base(self) -> dict[str, Any]:
+        """Before training the LoRA is a no-op (B = 0), so this is the base model; cached by base and meta data
+        so the uniform and reweighted runs do not both pay for it."""
+        info = self.data.info
+        key = hashlib.sha256(
+            json.dumps(
+                [self.base_path, info["meta_train_sha256"], info["meta_eval_sha256"], self.cfg.output.eval_meta_train]
+            ).encode()
+        ).hexdigest()[:16]
+        cache = self.out.parent / ".base_eval_cache" / f"{key}.json"
+        if cache.is_file():
+            return json.loads(cache.read_text())
+        result = self._evaluate_all()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(result))
+        return result
+
+    def _evaluate_all(self) -> dict[str, Any]:
+        batch = max(1, self.cfg.output.eval_batch // 2)
+        result = {"meta_eval": evaluate(self.model, self.data.meta_eval, self.pad_id, batch)}
+        if self.cfg.output.eval_meta_train:
+            result["meta_train"] = evaluate(self.model, self.data.meta_train, self.pad_id, batch)
+        return result
+
+    def finish(self) -> dict[str, Any]:
+        """Write the adapter, its metadata and the weights plot; copy them to export_dir if set."""
+        adapter = self.out / "adapter"
+        self.peft_model.save_pretrained(adapter)
+        metadata = self.metadata()
+        (adapter / METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
+        if self.cfg.output.plot:
+            plot_weights(self.out / "weights.jsonl", adapter / PLOT_FILE, self.cfg.name)
+        (self.out / "checkpoint.pt").unlink(missing_ok=True)
+        if self.cfg.output.export_dir:
+            export = Path(self.cfg.output.export_dir)
+            if export.exists():
+                shutil.rmtree(export)
+            shutil.copytree(adapter, export)
+        return metadata
+
+    def metadata(self) -> dict[str, Any]:
+        from daj.protocol import PROMPT_VERSION
+
+        plain = sorted(self.seconds)
+        final = self.reweighter.domain_weights() if self.reweighter else [1.0] * len(self.data.domains)
+        return {
+            "format": "daj-adapter-v1",
+            "prompt_version": PROMPT_VERSION,
+            "judge_mode": "verdict",
+            "base_model": self.cfg.model.base,
+            "base_model_path": self.base_path,
+            "config": self.cfg.to_dict(),
+            "data": self.data.info,
+            "domains": self.data.domains,
+            "final_domain_weights": dict(zip(self.data.domains, final, strict=True)),
+            "metrics": self.metrics,
+            "steps": self.step,
+            "seconds_per_step_median": plain[len(plain) // 2] if plain else None,
+            "seconds_total_train": sum(self.seconds),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
+            "torch": torch.__version__,
+        }
+
+
+def plot_weights(weights_log: Path, out: Path, title: str) -> None:
+    """Domain weights over training steps (one line per domain)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in weights_log.read_text().splitlines() if line.strip()]
+    if not records:
+        return
+    domains = list(records[0]["domain_weights"])
+    steps = [r["step"] for r in records]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for name in domains:
+        ax.plot(steps, [r["domain_weights"][name] for r in records], label=name)
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("step")
+    ax.set_ylabel("domain weight (uniform = 1)")
+    ax.set_title(f"learned domain weights: {title}")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: Config, resume: bool = False, data: TrainData | None = None) -> dict[str, Any]:
+    """Everything from a validated config: backbone, data, loop, outputs. Returns the adapter metadata."""
+    torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    peft_model, tokenizer, base_path = load_backbone(cfg.model)
+    data = data or build_data(cfg.data, tokenizer)
+    trainer = Trainer(cfg, peft_model, tokenizer, data, base_path)
+    return trainer.run(resume=resume)

@@ -1,0 +1,84 @@
+"""Config validation: every problem is caught before work starts, and the message names key and choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from judge_training.config import ConfigError, from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["default-cpu", "gpu-qwen2.5-coder-1.5b", "tiny-test"])
+def test_train_shipped_configs_load(name: str) -> None:
+    cfg = load_config(REPO / f"configs/{name}.yaml")
+    assert cfg.name == name
+
+
+def test_train_unknown_key_names_key_and_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        from_dict({"train": {"stpes": 3}})
+    message = str(err.value)
+    assert "'stpes'" in message and "train." in message
+    assert "steps" in message and "pairs_per_batch" in message
+
+
+def test_train_unknown_section_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'trian'"):
+        from_dict({"trian": {}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "allowed"),
+    [
+        ({"reweight": {"mode": "meta"}}, "reweight.mode", "uniform, bilevel"),
+        ({"reweight": {"hypergrad": "exact"}}, "reweight.hypergrad", "first_order, second_order"),
+        ({"train": {"stage": "dpo"}}, "train.stage", "sft"),
+        ({"data": {"sources": ["humaneval"]}}, "data.sources", "ldb_mbpp, mbppplus_mutant, synthetic"),
+        ({"model": {"target_modules": ["q_proj", "up_proj"]}}, "model.target_modules", "q_proj, k_proj"),
+        ({"data": {"domain_key": "model"}}, "data.domain_key", "source, difficulty, policy"),
+    ],
+)
+def test_train_bad_choice_names_key_and_allowed_values(raw: dict, key: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        from_dict(raw)
+    assert key in str(err.value) and allowed in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"train": {"steps": 0}}, "train.steps"),
+        ({"train": {"lr": -1.0}}, "train.lr"),
+        ({"data": {"meta_eval_fraction": 1.0}}, "data.meta_eval_fraction"),
+        ({"train": {"steps": "ten"}}, "train.steps"),
+        ({"train": {"steps": True}}, "train.steps"),
+        ({"reweight": {"mode": "bilevel", "domains": False, "instance_net": False}}, "reweight.domains"),
+    ],
+)
+def test_train_impossible_values_are_refused(raw: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        from_dict(raw)
+
+
+def test_train_overrides_are_parsed_as_yaml_and_validated(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  steps: 3\n")
+    cfg = load_config(path, ["train.lr=1e-3", "reweight.domains=false", "data.sources=[synthetic]"])
+    assert (cfg.train.steps, cfg.train.lr, cfg.reweight.domains) == (3, 1e-3, False)
+    with pytest.raises(ConfigError, match=r"reweight\.mode"):
+        load_config(path, ["reweight.mode=sometimes"])
+
+
+def test_train_cli_fails_on_bad_config_before_loading_anything(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from judge_training.cli import app
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  stage: grpo\n")
+    result = CliRunner().invoke(app, ["train", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "train.stage" in result.output and "sft" in result.output

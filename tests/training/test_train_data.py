@@ -1,0 +1,105 @@
+"""Pair data: prompts come from daj.protocol byte for byte, mutants really differ, the meta split is clean."""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from daj.pools import Pool
+from daj.protocol import encode_prompt, render_prompt
+from judge_training import data as D
+
+
+def _pair(task: str = "t/1", source: str = "ldb_mbpp") -> D.PairExample:
+    return D.PairExample(task, "def f(x):\n    '''twice x'''\n", "def f(x):\n    return 2 * x\n",
+                         "def f(x):\n    return x + 2\n", source, "hard", "m1+m2")  # fmt: skip
+
+
+def test_train_both_orders_render_through_the_protocol(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    pair = _pair()
+    [encoded], dropped = D.encode_pairs(tiny_tokenizer, [pair], ["ldb_mbpp:hard"], "source+difficulty", 4096)
+    assert dropped == 0 and encoded.domain == 0 and encoded.labels == (0, 1)
+    first = encode_prompt(tiny_tokenizer, render_prompt(tiny_tokenizer, pair.problem, pair.chosen, pair.rejected))
+    second = encode_prompt(tiny_tokenizer, render_prompt(tiny_tokenizer, pair.problem, pair.rejected, pair.chosen))
+    assert encoded.ids == (first, second) and first != second
+
+
+def test_train_long_prompts_are_dropped(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    long = D.PairExample("t/2", "x" * 20000, "a = 1", "a = 2", "ldb_mbpp", "hard", "m")
+    kept, dropped = D.encode_pairs(tiny_tokenizer, [_pair(), long], ["ldb_mbpp"], "source", 512)
+    assert [k.pair.task_id for k in kept] == ["t/1"] and dropped == 1
+
+
+def test_train_ast_mutants_parse_and_differ() -> None:
+    source = "def f(xs, k):\n    if len(xs) > k and k >= 0:\n        return xs[k] + 1\n    return None\n"
+    mutants = D.ast_mutants(source, random.Random(0), limit=10)
+    original = ast.unparse(ast.parse(source))
+    assert len(mutants) >= 5
+    kinds = {kind for kind, _ in mutants}
+    assert {"compare", "binop", "off_by_one", "boolop"} <= kinds
+    for _, text in mutants:
+        ast.parse(text)
+        assert text != original
+    assert len({text for _, text in mutants}) == len(mutants)
+
+
+def test_train_difficulty_buckets() -> None:
+    assert [D.difficulty_bucket(r) for r in (0.0, 1 / 3, 0.5, 2 / 3, 1.0, None)] == [
+        "hard", "hard", "medium", "medium", "easy", "unknown"
+    ]  # fmt: skip
+
+
+def test_train_ldb_pairs_take_every_pass_fail_combination() -> None:
+    progs = [
+        D.LdbProgram("MBPP/11", "p", "good1", "a", True),
+        D.LdbProgram("MBPP/11", "p", "bad1", "b", False),
+        D.LdbProgram("MBPP/11", "p", "bad2", "c", False),
+        D.LdbProgram("MBPP/12", "q", "good", "a", True),
+    ]
+    pairs = D.ldb_pairs(progs, D.mbpp_pass_rates(progs))
+    assert sorted((p.chosen, p.rejected) for p in pairs) == [("good1", "bad1"), ("good1", "bad2")]
+    assert {p.difficulty for p in pairs} == {"hard"} and pairs[0].policy == "a+b"
+
+
+def test_train_meta_split_is_by_problem() -> None:
+    pairs = [_pair(f"HumanEval/{4 * i}") for i in range(40) for _ in range(3)]
+    train, held = D.split_meta(pairs, 0.5)
+    assert train and held
+    assert not {p.task_id for p in train} & {p.task_id for p in held}
+
+
+def test_train_meta_pools_outside_the_meta_split_are_refused(tmp_path: Path) -> None:
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"meta": ["HumanEval/0"], "test": ["HumanEval/1"]}))
+    path = tmp_path / "pools.jsonl.gz"
+    rows = [Pool(t, "p", ["a", "b"], [True, False], "s").to_dict() for t in ("HumanEval/0", "HumanEval/1")]
+    with gzip.open(path, "wt") as handle:
+        handle.write("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="HumanEval/1"):
+        D.load_meta_pools(path, splits)
+
+
+def test_train_pool_pairs_skip_identical_programs() -> None:
+    pool = Pool("HumanEval/0", "p", ["a", "a ", "b", "c"], [True, True, False, False], "s")
+    pairs = D.pool_pairs([pool], per_problem=10, seed=0, source="meta")
+    assert sorted((p.chosen, p.rejected) for p in pairs) == [("a", "b"), ("a", "c")]
+
+
+def test_train_batches_resume_where_they_left_off(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    items, _ = D.encode_pairs(tiny_tokenizer, [_pair(f"t/{i}") for i in range(7)], ["ldb_mbpp"], "source", 4096)
+    straight = D.batches(items, 2, seed=3)
+    seen = [[e.pair.task_id for e in next(straight)] for _ in range(8)]
+    resumed = D.batches(items, 2, seed=3, start_step=5)
+    assert [[e.pair.task_id for e in next(resumed)] for _ in range(3)] == seen[5:]
+
+
+def test_train_synthetic_flipped_domain_swaps_labels() -> None:
+    pairs = D.synthetic_pairs(["clean", "flip"], ["flip"], per_domain=8, seed=0)
+    clean = {p.chosen for p in pairs if p.source == "clean"}
+    flipped = {p.rejected for p in pairs if p.source == "flip"}
+    assert clean & flipped
