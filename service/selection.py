@@ -129,10 +129,11 @@ class SelectionService:
         codes: list[str] = []
         seen: dict[str, int] = {}
         for index, candidate in enumerate(candidates):
+            param = _candidate_param(candidate, index)
             if isinstance(candidate, Candidate):
-                candidate_id, code, param = candidate.id, candidate.code, f"candidates[{index}].code"
+                candidate_id, code = candidate.id, candidate.code
             else:
-                candidate_id, code, param = str(index), candidate, f"candidates[{index}]"
+                candidate_id, code = str(index), candidate
             if len(code) > self.settings.max_field_chars:
                 raise ApiError(422, f"{param}: {len(code)} characters, at most {self.settings.max_field_chars} "
                                "allowed (max_field_chars)", "field_too_long", param)
@@ -177,8 +178,7 @@ class SelectionService:
 
     @staticmethod
     def _param(prepared: PreparedSelection, index: int) -> str:
-        candidate = prepared.request.candidates[index]
-        return f"candidates[{index}].code" if isinstance(candidate, Candidate) else f"candidates[{index}]"
+        return _candidate_param(prepared.request.candidates[index], index)
 
     # ---- running ----------------------------------------------------------------------------------------
 
@@ -355,6 +355,11 @@ class SelectionService:
             strategy=prepared.request.strategy,
             mode=prepared.mode,
         )
+
+
+def _candidate_param(candidate: str | Candidate, index: int) -> str:
+    """The request field holding a candidate's code, as error messages name it."""
+    return f"candidates[{index}].code" if isinstance(candidate, Candidate) else f"candidates[{index}]"
 
 
 def _judgment(item: _OrderedPair, choice: str, p_a: float | None, reasoning: str | None, cached: bool) -> Judgment:

@@ -10,9 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from daj.testing.loop_thread import LoopThread
+from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
 
 
@@ -43,15 +42,8 @@ def start_service(
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="on"))
     loop_thread.submit(server.serve())
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2, headers=_auth(settings)).status_code == 200:
-                return InProcessService(url, app, server, loop_thread)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"in-process service on {url} not ready after {timeout_s} s")
+    wait_until_ok(f"{url}/ready", timeout_s, headers=_auth(settings))
+    return InProcessService(url, app, server, loop_thread)
 
 
 def _auth(settings: Any) -> dict[str, str]:

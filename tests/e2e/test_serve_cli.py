@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
 
 pytestmark = pytest.mark.engine
@@ -26,12 +26,12 @@ def test_daj_serve_answers_health_at_once_and_ready_once_loaded(tiny_model_dir: 
     process = subprocess.Popen([sys.executable, "-m", "daj.cli", "serve"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        health = _wait_for(lambda: httpx.get(f"{base}/health", timeout=2), 60)
+        health = wait_until_ok(f"{base}/health", 60, process, tmp_path / "serve.log")
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         first_ready = httpx.get(f"{base}/ready", timeout=5)
         if first_ready.status_code == 503:  # still loading: the one error shape, with a retry hint
             assert first_ready.json()["error"]["code"] == "engine_loading"
-        ready = _wait_for(lambda: _ok(httpx.get(f"{base}/ready", timeout=5)), 120)
+        ready = wait_until_ok(f"{base}/ready", 120, process, tmp_path / "serve.log")
         assert ready.json()["status"] == "ready"
         children = psutil.Process(process.pid).children(recursive=True)
         assert children, "the engine runs in child processes"
@@ -44,19 +44,3 @@ def test_daj_serve_answers_health_at_once_and_ready_once_loaded(tiny_model_dir: 
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"engine processes left running: {alive}"
 
-
-def _ok(response: httpx.Response) -> httpx.Response:
-    response.raise_for_status()
-    return response
-
-
-def _wait_for(probe, timeout_s: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            return probe()
-        except (httpx.HTTPError, OSError) as exc:
-            last = exc
-            time.sleep(0.5)
-    raise AssertionError(f"not up after {timeout_s} s: {last}")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from daj.testing.inprocess_service import InProcessService, start_service
+from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
 from service.engine.remote import RemoteEngine
 
@@ -36,17 +36,7 @@ def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(log_path.read_text()[-3000:])
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("vLLM server did not come up:\n" + log_path.read_text()[-3000:])
+        wait_until_ok(f"{url}/health", 180, process, log_path)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)

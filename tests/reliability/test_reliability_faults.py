@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from daj.testing.inprocess_service import start_service
+from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
 
 pytestmark = pytest.mark.engine
@@ -100,14 +101,7 @@ def test_sigterm_during_load_finishes_or_fails_cleanly(tiny_model_dir: Path, tmp
     process = subprocess.Popen([sys.executable, "-m", "daj.cli", "serve"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_until_ok(f"{url}/ready", 180, process, tmp_path / "serve.log")
         children = psutil.Process(process.pid).children(recursive=True)
         outcomes: list[str] = []
 
