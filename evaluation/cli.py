@@ -110,6 +110,31 @@ def eval_command(
         )
 
 
+@app.command("compare")
+def compare_command(
+    run_a: Annotated[Path, typer.Argument(help="Out dir of a `daj eval` run (judge A).", file_okay=False)],
+    run_b: Annotated[Path, typer.Argument(help="Out dir of a `daj eval` run on the same pools and seeds (B).")],
+    out: Annotated[Path, typer.Option(help="Where compare.json and compare.md go.")],
+    method: Annotated[str, typer.Option(help="Method whose selections are compared.")] = "pairwise",
+    strategy: Annotated[str, typer.Option(help="Tournament of that method.")] = "knockout",
+    n: Annotated[int, typer.Option("--n", min=2, help="Candidates per selection.")] = 8,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 10000,
+) -> None:
+    """Paired bootstrap of the difference in selected pass@1 between two runs on the same draws."""
+    from evaluation.compare import CompareError, load_records, paired_difference, write_comparison
+
+    try:
+        result = paired_difference(load_records(run_a), load_records(run_b), method, strategy, n, n_boot)
+    except CompareError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for path in write_comparison(result, out, run_a.name, run_b.name, _command_line()):
+        typer.echo(f"wrote {path}")
+    lo, hi = result.difference_ci
+    typer.echo(f"A - B = {100 * result.difference:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] over "
+               f"{result.problems} problems")  # fmt: skip
+
+
 def _command_line() -> str:
     program = "python -m evaluation" if sys.argv and sys.argv[0].endswith("__main__.py") else "daj"
     return " ".join([program, *(shlex.quote(arg) for arg in sys.argv[1:])])

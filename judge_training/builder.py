@@ -42,12 +42,14 @@ def resolve_base(spec: str) -> str:
 
 def load_backbone(cfg: ModelConfig) -> tuple[Any, Any, str]:
     """(peft model with fresh LoRA, tokenizer, base folder). Base weights are frozen by peft."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base = resolve_base(cfg.base)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, cfg.dtype), attn_implementation="eager")
+    if cfg.init_adapter:  # continue a previous stage: its LoRA shape and weights, trainable
+        return PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True), tokenizer, base
     layers = None
     if cfg.lora_last_layers:
         total = int(model.config.num_hidden_layers)
@@ -75,6 +77,10 @@ def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
         mutants, stats = D.mutant_pairs(data_dir, rates, cfg.mutants_per_problem, cfg.seed)
         pairs += mutants
         info["mutant_stats"] = stats
+    if "mbppplus_truncation" in cfg.sources:
+        cuts, stats = D.truncation_pairs(data_dir, rates, cfg.truncations_per_problem, cfg.seed)
+        pairs += cuts
+        info["truncation_stats"] = stats
     files = [data_dir / "evalplus/MbppPlus.jsonl.gz", *sorted(data_dir.glob("ldb/mbpp__*.jsonl.gz"))]
     info["source_files"] = {str(f.relative_to(data_dir)): D.file_digest(f) for f in files if f.is_file()}
     return pairs

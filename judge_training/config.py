@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-SOURCES = ("ldb_mbpp", "mbppplus_mutant", "synthetic")
+SOURCES = ("ldb_mbpp", "mbppplus_mutant", "mbppplus_truncation", "synthetic")
 DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
-STAGES = ("sft",)  # "dpo" and "grpo" are not implemented yet: refusing them beats silently skipping them
+STAGES = ("sft", "dpo", "grpo")
 MODES = ("uniform", "bilevel")
 HYPERGRADS = ("first_order", "second_order")
 DTYPES = ("float32", "bfloat16")
@@ -34,6 +34,7 @@ class DataConfig:
     sources: list[str] = field(default_factory=lambda: ["ldb_mbpp", "mbppplus_mutant"])
     domain_key: str = "source+difficulty"
     mutants_per_problem: int = 2
+    truncations_per_problem: int = 2
     max_pairs_per_domain: int = 400
     max_prompt_tokens: int = 768
     meta_max_prompt_tokens: int = 768
@@ -54,11 +55,16 @@ class ModelConfig:
     lora_dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     lora_last_layers: int = 0  # 0 = LoRA in every layer; N = only the last N (backward stops there: faster on CPU)
+    init_adapter: str = ""  # start from this peft adapter (e.g. the SFT warm-up) instead of a fresh LoRA
 
 
 @dataclass
 class TrainConfig:
-    stage: str = "sft"
+    stage: str = "sft"  # sft (verdict BCE) | dpo (correct vs wrong judgment) | grpo (sampled reasoning, reward)
+    dpo_beta: float = 0.1
+    grpo_group_size: int = 4  # sampled judgments per prompt (one prompt per pair, in a random order)
+    grpo_max_new_tokens: int = 128  # a judgment cut off here is unparseable: reward 0
+    grpo_temperature: float = 1.0
     steps: int = 60
     pairs_per_batch: int = 2  # each pair is shown in both orders: 2 pairs = 4 sequences
     lr: float = 5e-4
@@ -123,9 +129,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _LIST_CHOICES: dict[str, tuple[str, ...]] = {"data.sources": SOURCES, "model.target_modules": TARGET_MODULES}
 _POSITIVE = {
-    "data.mutants_per_problem", "data.max_pairs_per_domain", "data.max_prompt_tokens", "data.meta_max_prompt_tokens",
-    "data.meta_pairs_per_problem",
+    "data.mutants_per_problem", "data.truncations_per_problem", "data.max_pairs_per_domain", "data.max_prompt_tokens",
+    "data.meta_max_prompt_tokens", "data.meta_pairs_per_problem",
     "data.synthetic_pairs_per_domain", "model.lora_r", "model.lora_alpha", "train.steps", "train.pairs_per_batch",
+    "train.dpo_beta", "train.grpo_group_size", "train.grpo_max_new_tokens", "train.grpo_temperature",
     "train.lr", "train.threads", "reweight.instance_hidden", "reweight.domain_lr", "reweight.instance_lr",
     "reweight.lookahead_lr", "reweight.meta_pairs_per_step", "reweight.outer_every", "reweight.fd_eps",
     "output.checkpoint_every", "output.eval_batch",
@@ -215,6 +222,10 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"{key}: must be strictly between {low} and {high}, got {leaves[key]!r}")
     if config.reweight.mode == "bilevel" and not (config.reweight.domains or config.reweight.instance_net):
         raise ConfigError("reweight.domains / reweight.instance_net: bilevel mode needs at least one of them true")
+    if config.train.stage == "grpo" and config.train.grpo_group_size < 2:
+        raise ConfigError("train.grpo_group_size: GRPO needs at least 2 samples per prompt (advantages are relative)")
+    if config.model.init_adapter and not (Path(config.model.init_adapter) / "adapter_config.json").is_file():
+        raise ConfigError(f"model.init_adapter: {config.model.init_adapter!r} is not a peft adapter folder")
     if "synthetic" in config.data.sources and len(config.data.sources) > 1:
         raise ConfigError("data.sources: 'synthetic' (tests) cannot be mixed with real sources")
     return config

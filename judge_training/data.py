@@ -12,6 +12,9 @@ Sources (never the HumanEval ``test`` split):
 - ``mbppplus_mutant``: the MBPP+ canonical solution against AST mutants of it that the sandbox confirms
   fail (hard negatives: one-token differences). Both programs are re-printed by ``ast.unparse`` so that
   formatting cannot give the answer away.
+- ``mbppplus_truncation``: the MBPP+ canonical solution against prefixes of it (cut at a line or mid-line)
+  that the sandbox confirms fail: the failure mode of sampled programs that stop early (token limits, a
+  stop sequence at the next ``def``), which dominates the CodeGen-16B failures on HumanEval.
 - meta set: CodeGen-16B pools of the HumanEval ``meta`` split (mixed problems only), split by problem into
   ``meta_train`` (drives the outer step) and ``meta_eval`` (reported only).
 """
@@ -278,6 +281,72 @@ def mutant_pairs(
                     )
                 )
         stats["canonical_passes" if canonical_ok else "canonical_fails"] += 1
+    return pairs, dict(stats)
+
+
+# ---------------------------------------------------------------- MBPP+ truncations
+
+
+def truncations(source: str, rng: random.Random, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` distinct (kind, program) prefixes of ``source`` that stop before its end.
+
+    They imitate how sampled programs really fail when a decoder stops early: ``cut_lines`` keeps whole
+    lines (a block left without its body, or a function that falls off its end and returns None),
+    ``cut_mid`` stops mid-line as a token limit does. The text is kept as written (no re-printing), so
+    the passing program and its truncation differ only in the missing tail.
+    """
+    lines = source.rstrip().splitlines()
+    body_starts = next((i + 1 for i, line in enumerate(lines) if line.lstrip().startswith("def ")), 1)
+    sites = [("cut_lines", i) for i in range(body_starts, len(lines))]
+    sites += [("cut_mid", i) for i in range(body_starts, len(lines)) if len(lines[i].strip()) > 1]
+    rng.shuffle(sites)
+    seen = {source.rstrip()}
+    out: list[tuple[str, str]] = []
+    for kind, cut in sites:
+        if kind == "cut_lines":
+            text = "\n".join(lines[:cut])
+        else:
+            partial = lines[cut]
+            indent = len(partial) - len(partial.lstrip())
+            text = "\n".join([*lines[:cut], partial[: rng.randint(indent + 1, len(partial) - 1)]])
+        text = text.rstrip() + "\n"
+        if text.strip() and text.rstrip() not in seen:
+            seen.add(text.rstrip())
+            out.append((kind, text))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def truncation_pairs(
+    data_dir: Path, rates: dict[int, float], per_problem: int, seed: int, workers: int = 2
+) -> tuple[list[PairExample], dict[str, int]]:
+    """Canonical MBPP+ solution vs its truncations that the sandbox confirms FAIL (and whose canonical passes)."""
+    from sandbox import Sandbox, evalplus_io
+
+    rng = random.Random(seed + 1)
+    jobs: list[tuple[str, Any]] = []
+    plans: list[tuple[dict[str, Any], str, list[tuple[str, str]]]] = []
+    for problem in read_jsonl(data_dir / "evalplus/MbppPlus.jsonl.gz"):
+        canonical = problem["canonical_solution"].rstrip() + "\n"
+        cuts = truncations(canonical, rng, per_problem)
+        spec = evalplus_io(problem, base_only=True)
+        plans.append((problem, canonical, cuts))
+        jobs.extend([(canonical, spec), *((c, spec) for _, c in cuts)])
+    results = iter(Sandbox(workers=workers).run_many(jobs, desc="truncations"))
+    pairs: list[PairExample] = []
+    stats: dict[str, int] = defaultdict(int)
+    for problem, canonical, cuts in plans:
+        canonical_ok = next(results).passed
+        for kind, cut in cuts:
+            failed = not next(results).passed
+            stats[f"{kind}:{'fails' if failed else 'survives'}"] += 1
+            if canonical_ok and failed:
+                difficulty = difficulty_bucket(rates.get(_task_number(problem["task_id"])))
+                task_id, prompt = problem["task_id"], problem["prompt"]
+                pairs.append(
+                    PairExample(task_id, prompt, canonical, cut, "mbppplus_truncation", difficulty, "truncation")
+                )
     return pairs, dict(stats)
 
 

@@ -81,6 +81,17 @@ def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(margin, target_a, reduction="none")
 
 
+def dpo_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
+    """DPO on the judgment, one value per sequence: the chosen response is the correct letter, the rejected one
+    the wrong letter. log pi(chosen) - log pi(rejected) over the whole vocabulary equals +/-(logit_A - logit_B)
+    (the softmax normaliser cancels), so the two verdict logits of the policy and of the frozen reference are
+    all DPO needs: loss = -log sigmoid(beta * (policy log-ratio - reference log-ratio))."""
+    sign = 1.0 - 2.0 * labels.to(logits.dtype)  # +1 when the correct answer is A, -1 when it is B
+    policy = sign * (logits[:, 0] - logits[:, 1])
+    reference = sign * (ref_logits[:, 0] - ref_logits[:, 1]).detach()
+    return -F.logsigmoid(beta * (policy - reference))
+
+
 def weighted_mean(losses: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of per-sample losses scaled by per-sample weights (weights of 1 = the plain mean)."""
     if weights is None:

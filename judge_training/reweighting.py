@@ -27,6 +27,20 @@ from judge_training.losses import VerdictBatch, VerdictModel, per_sample_loss
 
 HYPERGRADS = ("first_order", "second_order")
 
+# Per-sample training losses of the current batch at the given LoRA tensors (None = the model's own): the stage
+# (SFT, DPO, GRPO) owns what the loss is; the reweighter only needs to evaluate it at a probe point.
+TrainLossAt = Callable[[dict[str, torch.Tensor] | None], torch.Tensor]
+
+
+def verdict_loss_at(model: VerdictModel, batch: VerdictBatch) -> TrainLossAt:
+    """The SFT verdict loss of ``batch`` as a function of the LoRA tensors."""
+
+    def loss_at(params: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        logits = model(*batch_args(batch)) if params is None else functional_call(model, params, batch_args(batch))
+        return per_sample_loss(logits, batch.labels)
+
+    return loss_at
+
 
 class DomainWeights(nn.Module):
     """w_d = K * softmax(phi)_d: uniform logits give every sample weight 1, and the total stays K."""
@@ -127,12 +141,14 @@ class Reweighter(nn.Module):
         lookahead_lr: float,
         hypergrad: str,
         fd_eps: float = 1e-3,
+        train_loss_at: TrainLossAt | None = None,
     ) -> tuple[float, torch.Tensor]:
         """(meta loss at theta, a scalar whose gradient in phi and psi is the hypergradient)."""
         if hypergrad == "second_order":
             return self._second_order(model, lora, batch, train_losses, meta, lookahead_lr)
         if hypergrad == "first_order":
-            return self._first_order(model, lora, batch, train_losses, meta, lookahead_lr, fd_eps)
+            loss_at = train_loss_at or verdict_loss_at(model, batch)
+            return self._first_order(model, lora, batch, train_losses, meta, lookahead_lr, fd_eps, loss_at)
         raise ValueError(f"hypergrad must be one of {HYPERGRADS}, got {hypergrad!r}")
 
     def outer_step(
@@ -145,10 +161,13 @@ class Reweighter(nn.Module):
         lookahead_lr: float,
         hypergrad: str,
         fd_eps: float = 1e-3,
+        train_loss_at: TrainLossAt | None = None,
     ) -> OuterStats:
         """One update of phi and psi. ``train_losses`` are l_i(theta) with their graph, which is kept for the
-        caller's inner step."""
-        meta_loss, hyper = self.hyper_loss(model, lora, batch, train_losses, meta, lookahead_lr, hypergrad, fd_eps)
+        caller's inner step; ``train_loss_at`` evaluates the same losses at other LoRA tensors (default: SFT)."""
+        meta_loss, hyper = self.hyper_loss(
+            model, lora, batch, train_losses, meta, lookahead_lr, hypergrad, fd_eps, train_loss_at
+        )
         self._step_outer(hyper)
         with torch.no_grad():
             weights = self.weights(train_losses.detach(), batch.domains)
@@ -179,6 +198,7 @@ class Reweighter(nn.Module):
         meta: VerdictBatch,
         lookahead_lr: float,
         fd_eps: float,
+        train_loss_at: TrainLossAt,
     ) -> tuple[float, torch.Tensor]:
         """Linearised lookahead: -alpha/B * sum_i w_i * (grad L_meta . grad l_i), alignment by finite difference."""
         meta_loss = per_sample_loss(model(*batch_args(meta)), meta.labels).mean()
@@ -187,7 +207,7 @@ class Reweighter(nn.Module):
         eps = fd_eps / float(norm)
         with torch.no_grad():
             probe = {name: p - eps * g for (name, p), g in zip(lora.items(), g_meta, strict=True)}
-            moved = per_sample_loss(functional_call(model, probe, batch_args(batch)), batch.labels)
+            moved = train_loss_at(probe)
             alignment = (train_losses.detach() - moved) / eps
         surrogate = (
             float(meta_loss.detach())

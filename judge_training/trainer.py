@@ -1,4 +1,10 @@
-"""The training loop: SFT of the verdict token, with uniform or bi-level-learned sample weights.
+"""The training loop: SFT or DPO of the verdict token, with uniform or bi-level-learned sample weights.
+
+Stages (``train.stage``), each usable alone or chained through ``model.init_adapter``:
+- ``sft``: binary cross-entropy on the A/B logits at the answer position (the warm-up).
+- ``dpo``: DPO on correct vs wrong judgments against a frozen reference, the LoRA as it was at step 0
+  (the base model, or the SFT adapter named by ``model.init_adapter``).
+- ``grpo`` (judge_training.grpo): sampled reasoning judgments rewarded by the verifiable label.
 
 Both modes draw the same batches in the same order for the same seed and run the same number of inner
 steps, so "uniform" is the baseline with the reweighted run's budget in steps and data.
@@ -21,13 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.func import functional_call
 from tqdm import tqdm
 
 from judge_training.builder import TrainData, build_data, load_backbone
 from judge_training.config import Config
 from judge_training.data import EncodedPair, batches, choice_token_ids
-from judge_training.losses import VerdictBatch, VerdictModel, collate, per_sample_loss, prob_a, weighted_mean
-from judge_training.reweighting import Reweighter, lora_parameters
+from judge_training.grpo import CompletionLogprob, RolloutBatch, grpo_loss_at, reasoning_prompts, sample_rollouts
+from judge_training.losses import (
+    VerdictBatch,
+    VerdictModel,
+    collate,
+    dpo_loss,
+    per_sample_loss,
+    prob_a,
+    weighted_mean,
+)
+from judge_training.reweighting import Reweighter, TrainLossAt, batch_args, lora_parameters, verdict_loss_at
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +110,8 @@ class StepLog:
     meta_loss: float | None
     lr: float
     seconds: float
+    reward: float | None = None  # GRPO: mean reward of the step's sampled judgments
+    parsed: float | None = None  # GRPO: share of sampled judgments that ended in a parseable verdict line
 
 
 class Trainer:
@@ -109,6 +127,9 @@ class Trainer:
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
         self.model = VerdictModel(peft_model.get_base_model(), choice_token_ids(tokenizer)).to(cfg.train.device)
         self.lora = lora_parameters(self.model)
+        # DPO's reference policy: the LoRA tensors at step 0 (zero update = base model, or the SFT warm-up)
+        self.ref_lora = {k: v.detach().clone() for k, v in self.lora.items()} if cfg.train.stage == "dpo" else None
+        self.scorer = CompletionLogprob(self.model.lm)  # GRPO: same LM, same LoRA tensor names
         self.optimizer = torch.optim.AdamW(self.lora.values(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(cfg))
         rw = cfg.reweight
@@ -130,6 +151,7 @@ class Trainer:
             "lora": {k: v.detach().clone() for k, v in self.lora.items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "ref_lora": self.ref_lora,
             "reweighter": self.reweighter.state_dict() if self.reweighter else None,
             "outer_optimizer": self.reweighter.optimizer.state_dict() if self.reweighter else None,
             "metrics": self.metrics,
@@ -150,6 +172,7 @@ class Trainer:
                 self.lora[name].copy_(value)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.ref_lora = state.get("ref_lora", self.ref_lora)
         if self.reweighter is not None:
             self.reweighter.load_state_dict(state["reweighter"])
             self.reweighter.optimizer.load_state_dict(state["outer_optimizer"])
@@ -165,18 +188,50 @@ class Trainer:
 
     # ------------------------------------------------------------ steps
 
+    def stage_loss(self, batch: VerdictBatch) -> TrainLossAt:
+        """Per-sample losses of this stage for ``batch`` as a function of the LoRA tensors."""
+        if self.cfg.train.stage == "sft":
+            return verdict_loss_at(self.model, batch)
+        assert self.ref_lora is not None
+        with torch.no_grad():
+            ref_logits = functional_call(self.model, self.ref_lora, batch_args(batch))
+        beta = self.cfg.train.dpo_beta
+
+        def loss_at(params: dict[str, torch.Tensor] | None) -> torch.Tensor:
+            args = batch_args(batch)
+            logits = self.model(*args) if params is None else functional_call(self.model, params, args)
+            return dpo_loss(logits, ref_logits, batch.labels, beta)
+
+        return loss_at
+
+    def rollout_loss(self, pairs: list[EncodedPair]) -> tuple[RolloutBatch, TrainLossAt]:
+        """GRPO: sample judgments for this step's pairs (order drawn per pair, seeded by step) and score them."""
+        t = self.cfg.train
+        prompts = reasoning_prompts(self.tokenizer, pairs, random.Random(t.seed * 100003 + self.step))
+        batch = sample_rollouts(
+            self.peft_model, self.tokenizer, prompts, t.grpo_group_size, t.grpo_max_new_tokens, t.grpo_temperature,
+            self.pad_id,
+        )  # fmt: skip
+        return batch, grpo_loss_at(self.scorer, batch)
+
     def train_step(self, pairs: list[EncodedPair], meta_pairs: list[EncodedPair] | None) -> StepLog:
         """Outer step first (if bilevel), then the inner LoRA step with the updated weights."""
         started = time.perf_counter()
-        batch = pairs_to_batch(pairs, self.pad_id, self.cfg.train.device)
-        losses = per_sample_loss(self.model(batch.input_ids, batch.attention_mask, batch.last), batch.labels)
+        rollouts: RolloutBatch | None = None
+        if self.cfg.train.stage == "grpo":
+            rollouts, loss_at = self.rollout_loss(pairs)
+            batch: VerdictBatch | RolloutBatch = rollouts
+        else:
+            batch = pairs_to_batch(pairs, self.pad_id, self.cfg.train.device)
+            loss_at = self.stage_loss(batch)
+        losses = loss_at(None)
         meta_loss, weights = None, torch.ones_like(losses)
         rw = self.cfg.reweight
         outer_due = self.step >= rw.outer_start and (self.step - rw.outer_start) % rw.outer_every == 0
         if self.reweighter is not None and meta_pairs is not None and outer_due:
             meta = pairs_to_batch(meta_pairs, self.pad_id, self.cfg.train.device)
             stats = self.reweighter.outer_step(
-                self.model, self.lora, batch, losses, meta, rw.lookahead_lr, rw.hypergrad, rw.fd_eps
+                self.model, self.lora, batch, losses, meta, rw.lookahead_lr, rw.hypergrad, rw.fd_eps, loss_at
             )
             meta_loss = stats.meta_loss
             weights = torch.tensor(stats.weights, device=losses.device)
@@ -192,10 +247,17 @@ class Trainer:
         self.scheduler.step()
         self._log_weights(batch, weights)
         return StepLog(
-            self.step, float(losses.detach().mean()), float(loss.detach()), meta_loss, lr, time.perf_counter() - started
+            step=self.step,
+            loss=float(losses.detach().mean()),
+            weighted_loss=float(loss.detach()),
+            meta_loss=meta_loss,
+            lr=lr,
+            seconds=time.perf_counter() - started,
+            reward=float(rollouts.rewards.mean()) if rollouts is not None else None,
+            parsed=float(rollouts.parsed.mean()) if rollouts is not None else None,
         )
 
-    def _log_weights(self, batch: VerdictBatch, weights: torch.Tensor) -> None:
+    def _log_weights(self, batch: VerdictBatch | RolloutBatch, weights: torch.Tensor) -> None:
         domain_weights = self.reweighter.domain_weights() if self.reweighter else [1.0] * len(self.data.domains)
         record = {
             "step": self.step,

@@ -35,8 +35,8 @@ def test_train_unknown_section_is_refused() -> None:
     [
         ({"reweight": {"mode": "meta"}}, "reweight.mode", "uniform, bilevel"),
         ({"reweight": {"hypergrad": "exact"}}, "reweight.hypergrad", "first_order, second_order"),
-        ({"train": {"stage": "dpo"}}, "train.stage", "sft"),
-        ({"data": {"sources": ["humaneval"]}}, "data.sources", "ldb_mbpp, mbppplus_mutant, synthetic"),
+        ({"train": {"stage": "ppo"}}, "train.stage", "sft, dpo, grpo"),
+        ({"data": {"sources": ["humaneval"]}}, "data.sources", "ldb_mbpp, mbppplus_mutant, mbppplus_truncation, synthetic"),
         ({"model": {"target_modules": ["q_proj", "up_proj"]}}, "model.target_modules", "q_proj, k_proj"),
         ({"data": {"domain_key": "model"}}, "data.domain_key", "source, difficulty, policy"),
     ],
@@ -78,7 +78,7 @@ def test_train_cli_fails_on_bad_config_before_loading_anything(tmp_path: Path) -
     from judge_training.cli import app
 
     path = tmp_path / "bad.yaml"
-    path.write_text("train:\n  stage: grpo\n")
+    path.write_text("train:\n  stage: ppo\n")
     result = CliRunner().invoke(app, ["train", "--config", str(path)])
     assert result.exit_code == 2
     assert "train.stage" in result.output and "sft" in result.output

@@ -48,6 +48,22 @@ def test_train_ast_mutants_parse_and_differ() -> None:
     assert len({text for _, text in mutants}) == len(mutants)
 
 
+def test_train_truncations_are_strict_prefixes_of_both_kinds() -> None:
+    source = "def f(xs, k):\n    total = 0\n    for x in xs:\n        total += x * k\n    return total\n"
+    cuts = D.truncations(source, random.Random(0), limit=20)
+    assert {kind for kind, _ in cuts} == {"cut_lines", "cut_mid"}
+    assert len({text for _, text in cuts}) == len(cuts)
+    for _, text in cuts:
+        assert source.startswith(text.rstrip()) and len(text.rstrip()) < len(source.rstrip())
+        assert text.startswith("def f(xs, k):")  # the signature always survives: the body is what is cut
+
+
+def test_train_truncations_of_a_one_liner_still_exist() -> None:
+    cuts = D.truncations("def f(x):\n    return [i * 2 for i in x]\n", random.Random(1), limit=5)
+    assert {text.rstrip() for _, text in cuts} >= {"def f(x):"}
+    assert any(kind == "cut_mid" for kind, _ in cuts)
+
+
 def test_train_difficulty_buckets() -> None:
     assert [D.difficulty_bucket(r) for r in (0.0, 1 / 3, 0.5, 2 / 3, 1.0, None)] == [
         "hard", "hard", "medium", "medium", "easy", "unknown"
