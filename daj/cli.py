@@ -19,6 +19,8 @@ from sandbox import cli as sandbox_cli
 app = typer.Typer(help="daj: Best-of-N code selection with a trained pairwise judge.", no_args_is_help=True)
 models_app = typer.Typer(help="Judge backbones: prepare the embedded default, list what is available.")
 app.add_typer(models_app, name="models")
+pools_app = typer.Typer(help="Pool files (one labelled problem per line): combine them.", no_args_is_help=True)
+app.add_typer(pools_app, name="pools")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.command("label", help="Label programs by running their hidden tests in the sandbox (writes pools).")(
     sandbox_cli.label
@@ -44,8 +46,13 @@ def serve(
     overrides = {key: value for key, value in {"host": host, "port": port, "model": model}.items() if value}
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=settings.shutdown_grace_s)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
 
 
 @models_app.command("prepare")
@@ -63,6 +70,24 @@ def models_prepare(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"{alias}: {folder}" + (" (cached)" if already else " (converted)"))
+
+
+@pools_app.command("merge")
+def pools_merge(
+    out: Annotated[Path, typer.Option(help="Merged pool file (.jsonl or .jsonl.gz).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Pool files; candidates of one task are concatenated.")],
+) -> None:
+    """One pool per task with the candidates of every input (e.g. one program per policy model each)."""
+    from daj.pools import PoolFormatError, merge_pools, read_pools, write_pools
+
+    try:
+        merged = merge_pools(read_pools(path) for path in inputs)
+    except (PoolFormatError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    count = write_pools(out, merged)
+    sizes = sorted({len(pool.candidates) for pool in merged})
+    typer.echo(f"wrote {out}: {count} pools, candidates per pool {sizes[0]}..{sizes[-1]}" if sizes else f"wrote {out}")
 
 
 @models_app.command("list")

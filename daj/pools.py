@@ -132,3 +132,25 @@ def write_pools(path: str | Path, pools: Iterable[Pool]) -> int:
     else:
         path.write_bytes(data)
     return count
+
+
+def merge_pools(groups: Iterable[Iterable[Pool]]) -> list[Pool]:
+    """One pool per task holding every group's candidates for it, in group order (e.g. one program each from
+    several policy models -> a Best-of-N pool across policies). Tasks keep their first-seen order; a task
+    whose problem text differs between groups is refused, since the candidates would answer different
+    statements."""
+    merged: dict[str, Pool] = {}
+    for group in groups:
+        for pool in group:
+            into = merged.get(pool.task_id)
+            if into is None:
+                merged[pool.task_id] = Pool(pool.task_id, pool.problem, list(pool.candidates), list(pool.passed),
+                                            pool.source)  # fmt: skip
+                continue
+            if into.problem.strip() != pool.problem.strip():
+                raise ValueError(f"{pool.task_id}: the problem text differs between the pools being merged")
+            into.candidates.extend(pool.candidates)
+            into.passed.extend(pool.passed)
+            if pool.source not in into.source.split(" + "):
+                into.source = f"{into.source} + {pool.source}"
+    return list(merged.values())
