@@ -5,9 +5,9 @@ the same hardening as the pairwise prompt (fenced code, neutralised special toke
 prefix cache is shared across a problem's candidates). It is a baseline, not part of the service: the service
 has no pointwise endpoint, so over `--url` this method is not available.
 
-The engine contract (`JudgeEngine.judge`) only reads the A/B verdict letters, so scoring reads the first-token
-logprobs of "Yes"/"No" through the vLLM engine directly (`VllmEngine._llm`), restricted to those two tokens
-exactly as verdict mode restricts to A/B. If a word is several tokens, its first token stands for it.
+Scoring reads the first-token logprobs of "Yes"/"No" through the engine contract
+(`JudgeEngine.first_token_logprobs`), restricted to those two tokens exactly as verdict mode restricts to
+A/B. If a word is several tokens, its first token stands for it.
 """
 
 from __future__ import annotations
@@ -62,25 +62,10 @@ class PointwiseScorer:
         self.yes_no = answer_token_ids(engine.tokenizer)
 
     async def score(self, problem: str, code: str, request_id: str) -> PointwiseScore:
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         prompt_ids = encode_prompt(self.engine.tokenizer, render_pointwise(self.engine.tokenizer, problem, code))
-        ids = list(self.yes_no)
-        params = SamplingParams(
-            max_tokens=1, temperature=0.0, allowed_token_ids=ids, logprob_token_ids=ids, logprobs=len(ids)
-        )
-        final = None
-        async for output in self.engine._llm.generate(
-            TokensPrompt(prompt_token_ids=prompt_ids), params, request_id=request_id
-        ):
-            final = output
-        if final is None or not final.outputs or not final.outputs[0].logprobs:
-            raise RuntimeError(f"pointwise request {request_id}: the engine returned no logprobs")
-        first = final.outputs[0].logprobs[0]
-        lp_yes = first[ids[0]].logprob if ids[0] in first else None
-        lp_no = first[ids[1]].logprob if ids[1] in first else None
-        verdict = verdict_from_logprobs(lp_yes, lp_no)
+        yes, no = self.yes_no
+        logprobs = await self.engine.first_token_logprobs(request_id, prompt_ids, [yes, no])
+        verdict = verdict_from_logprobs(logprobs[yes], logprobs[no])
         if verdict.p_a is None:
             raise RuntimeError(f"pointwise request {request_id}: neither Yes nor No has a logprob")
         return PointwiseScore(verdict.p_a, len(prompt_ids))

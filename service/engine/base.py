@@ -83,6 +83,14 @@ class JudgeEngine(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    async def first_token_logprobs(
+        self, request_id: str, prompt_token_ids: list[int], token_ids: list[int], adapter: Adapter | None = None
+    ) -> dict[int, float | None]:
+        """Logprobs of ``token_ids`` as the first generated token, with generation restricted to them (so they
+        are renormalised over that set); None for a token the engine returned no logprob for. Verdict mode
+        is this call with the A/B letters; baselines score other answer words (e.g. Yes/No) the same way."""
+        raise EngineError(f"{type(self).__name__} cannot score arbitrary first tokens")
+
     def choice_token_ids(self) -> tuple[int, int]:
         """Token ids of the verdict letters 'A' and 'B'; each must be a single token of the tokenizer."""
         ids = []

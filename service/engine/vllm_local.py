@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
-from service.engine.base import DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
+from service.engine.base import Adapter, DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +82,15 @@ class VllmEngine(JudgeEngine):
         )
 
     def _lora_request(self, call: JudgeCall) -> Any:
-        if call.adapter is None:
+        return self._lora_for(call.adapter)
+
+    @staticmethod
+    def _lora_for(adapter: Adapter | None) -> Any:
+        if adapter is None:
             return None
         from vllm.lora.request import LoRARequest
 
-        return LoRARequest(call.adapter.name, call.adapter.int_id, str(call.adapter.path))
+        return LoRARequest(adapter.name, adapter.int_id, str(adapter.path))
 
     async def judge(self, call: JudgeCall, on_delta: DeltaCallback | None = None) -> JudgeResult:
         if self._llm is None:
@@ -105,19 +109,39 @@ class VllmEngine(JudgeEngine):
             raise EngineError(f"engine failed request {call.request_id}: {type(exc).__name__}: {exc}") from exc
 
     async def _judge_verdict(self, call: JudgeCall, prompt: Any, params: Any) -> JudgeResult:
+        assert self._choice_ids is not None
+        id_a, id_b = self._choice_ids
+        logprobs = await self._first_token(call.request_id, prompt, params, self._lora_request(call))
+        return JudgeResult(verdict_from_logprobs(logprobs[id_a], logprobs[id_b]), len(call.prompt_token_ids), 1)
+
+    async def _first_token(self, request_id: str, prompt: Any, params: Any, lora: Any) -> dict[int, float | None]:
         final = None
-        async for output in self._llm.generate(
-            prompt, params, request_id=call.request_id, lora_request=self._lora_request(call)
-        ):
+        async for output in self._llm.generate(prompt, params, request_id=request_id, lora_request=lora):
             final = output
         if final is None or not final.outputs or not final.outputs[0].logprobs:
-            raise EngineError(f"engine returned no logprobs for {call.request_id}")
-        assert self._choice_ids is not None
+            raise EngineError(f"engine returned no logprobs for {request_id}")
         first = final.outputs[0].logprobs[0]
-        id_a, id_b = self._choice_ids
-        lp_a = first[id_a].logprob if id_a in first else None
-        lp_b = first[id_b].logprob if id_b in first else None
-        return JudgeResult(verdict_from_logprobs(lp_a, lp_b), len(call.prompt_token_ids), 1)
+        return {token: (first[token].logprob if token in first else None) for token in params.logprob_token_ids}
+
+    async def first_token_logprobs(
+        self, request_id: str, prompt_token_ids: list[int], token_ids: list[int], adapter: Adapter | None = None
+    ) -> dict[int, float | None]:
+        if self._llm is None:
+            raise EngineError("engine is not loaded")
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        ids = list(token_ids)
+        params = SamplingParams(
+            max_tokens=1, temperature=0.0, allowed_token_ids=ids, logprob_token_ids=ids, logprobs=len(ids)
+        )
+        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        try:
+            return await self._first_token(request_id, prompt, params, self._lora_for(adapter))
+        except (asyncio.CancelledError, EngineError):
+            raise
+        except Exception as exc:
+            raise EngineError(f"engine failed request {request_id}: {type(exc).__name__}: {exc}") from exc
 
     async def _judge_reasoning(
         self, call: JudgeCall, prompt: Any, params: Any, on_delta: DeltaCallback | None
