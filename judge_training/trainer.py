@@ -330,6 +330,7 @@ class Trainer:
         self.peft_model.save_pretrained(adapter)
         metadata = self.metadata()
         (adapter / METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
+        (adapter / "README.md").write_text(model_card(metadata))  # replaces peft's empty template
         if self.cfg.output.plot:
             plot_weights(self.out / "weights.jsonl", adapter / PLOT_FILE, self.cfg.name)
         (self.out / "checkpoint.pt").unlink(missing_ok=True)
@@ -362,6 +363,42 @@ class Trainer:
             "peak_rss_mib": round(peak_rss_mib(), 1),
             "torch": torch.__version__,
         }
+
+
+def model_card(metadata: dict[str, Any]) -> str:
+    """A short README for the adapter folder: what it is, how it was made, what it measured."""
+    cfg = metadata["config"]
+    after = metadata.get("metrics", {}).get("after", {}).get("meta_eval", {})
+    before = metadata.get("metrics", {}).get("before", {}).get("meta_eval", {})
+    weights = metadata.get("final_domain_weights", {})
+
+    def fmt(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:.3f}" if key in row else "-"
+
+    lines = [
+        f"# daj judge adapter: {cfg['name']}",
+        "",
+        f"A LoRA adapter for the daj pairwise judge (`{metadata['prompt_version']}`, {metadata['judge_mode']} mode) on "
+        f"`{cfg['model']['base']}`. Load it with the service (`DAJ_ADAPTERS_DIR` = this folder's parent) or with "
+        "peft. Everything below is in `daj_adapter.json`.",
+        "",
+        f"- stage `{cfg['train']['stage']}`, {metadata['steps']} steps, reweighting `{cfg['reweight']['mode']}`, "
+        f"LoRA r={cfg['model']['lora_r']} on {', '.join(cfg['model']['target_modules'])}",
+        f"- data: {metadata['data'].get('train_pairs', '?')} training pairs from {', '.join(cfg['data']['sources'])}; "
+        f"meta set {metadata['data'].get('meta_pool', {}).get('path', '-')}",
+        f"- median {metadata['seconds_per_step_median'] or 0:.2f} s/step, peak RSS {metadata['peak_rss_mib']:.0f} MiB",
+        "",
+        "| held-out meta pairs | loss | accuracy (per order) | both orders right |",
+        "|---|---|---|---|",
+        f"| before | {fmt(before, 'loss')} | {fmt(before, 'accuracy')} | {fmt(before, 'consistent_accuracy')} |",
+        f"| after | {fmt(after, 'loss')} | {fmt(after, 'accuracy')} | {fmt(after, 'consistent_accuracy')} |",
+        "",
+    ]
+    if weights:
+        lines += ["| domain | final weight |", "|---|---|"]
+        lines += [f"| {name} | {value:.3f} |" for name, value in weights.items()]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def plot_weights(weights_log: Path, out: Path, title: str) -> None:

@@ -33,6 +33,8 @@ def test_train_saved_adapter_loads_with_peft_and_carries_metadata(tiny_cfg: Conf
         saved = json.loads((folder / METADATA_FILE).read_text())
         assert saved["prompt_version"] == PROMPT_VERSION
         assert saved["base_model"] == "tiny-test" and saved["judge_mode"] == "verdict"
+        card = (folder / "README.md").read_text()
+        assert card.startswith("# daj judge adapter: tiny-test") and PROMPT_VERSION in card and "syn_c" in card
     assert set(metadata["final_domain_weights"]) == {"syn_a", "syn_b", "syn_c"}
     assert {"before", "after"} <= set(metadata["metrics"])
     assert metadata["data"]["train_sha256"] and metadata["config"]["train"]["steps"] == cfg.train.steps
