@@ -1,4 +1,5 @@
-"""The `daj` command: `daj serve`, `daj models ...`, `daj label` / `daj sandbox ...`, `daj eval`, `daj train`.
+"""The `daj` command: `daj serve`, `daj models ...`, `daj pools merge`, `daj label` / `daj sandbox ...`, `daj eval`,
+`daj compare`, `daj train`.
 
 Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here.
 Their modules import only typer at the top, so `daj --help` stays fast.
@@ -27,6 +28,9 @@ app.command("label", help="Label programs by running their hidden tests in the s
 )
 app.command("eval", help="Best-of-N evaluation of the judge and baselines on labelled pools.")(
     evaluation_cli.eval_command
+)
+app.command("compare", help="Paired bootstrap of selected pass@1 between two `daj eval` runs on the same draws.")(
+    evaluation_cli.compare_command
 )
 app.command("train", help="Train the pairwise judge (LoRA) with bi-level data reweighting.")(training_cli.train)
 
