@@ -13,8 +13,11 @@ Sources (never the HumanEval ``test`` split):
   fail (hard negatives: one-token differences). Both programs are re-printed by ``ast.unparse`` so that
   formatting cannot give the answer away.
 - ``mbppplus_truncation``: the MBPP+ canonical solution against prefixes of it (cut at a line or mid-line)
-  that the sandbox confirms fail: the failure mode of sampled programs that stop early (token limits, a
-  stop sequence at the next ``def``), which dominates the CodeGen-16B failures on HumanEval.
+  and against run-ons (the solution followed by a cut-off example ``assert``), that the sandbox confirms
+  fail: the failure modes of sampled programs that stop early or keep writing into a token limit, common
+  among the CodeGen-16B failures on HumanEval. Prefixes are shorter than the passing program and run-ons
+  longer, so length does not give the answer away (on the meta split the passing program is the shorter one
+  in 59% of pairs; a judge that learned "longer wins" from prefixes alone did worse than chance there).
 - meta set: CodeGen-16B pools of the HumanEval ``meta`` split (mixed problems only), split by problem into
   ``meta_train`` (drives the outer step) and ``meta_eval`` (reported only).
 """
@@ -318,6 +321,24 @@ def truncations(source: str, rng: random.Random, limit: int) -> list[tuple[str, 
     return out
 
 
+def run_ons(source: str, continuation: str, rng: random.Random, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` programs that are ``source`` followed by a cut-off prefix of ``continuation`` (e.g. the
+    problem's own example ``assert``): a sampler that finished the function, kept writing, and hit its token
+    limit mid-statement. Here the failing program is the *longer* one, which balances ``truncations``, where
+    it is the shorter, so program length alone never tells the two apart."""
+    body = continuation.strip()
+    if len(body) < 4:
+        return []
+    stops = list(range(3, len(body) - 1))
+    rng.shuffle(stops)
+    base = source.rstrip()
+    return [("run_on", f"{base}\n\n{body[:stop].rstrip()}\n") for stop in sorted(stops[:limit])]
+
+
+def _example_assert(prompt: str) -> str:
+    return next((line.strip() for line in prompt.splitlines() if line.strip().startswith("assert ")), "")
+
+
 def truncation_pairs(
     data_dir: Path, rates: dict[int, float], per_problem: int, seed: int, workers: int = 2
 ) -> tuple[list[PairExample], dict[str, int]]:
@@ -329,7 +350,9 @@ def truncation_pairs(
     plans: list[tuple[dict[str, Any], str, list[tuple[str, str]]]] = []
     for problem in read_jsonl(data_dir / "evalplus/MbppPlus.jsonl.gz"):
         canonical = problem["canonical_solution"].rstrip() + "\n"
-        cuts = truncations(canonical, rng, per_problem)
+        cuts = truncations(canonical, rng, per_problem) + run_ons(
+            canonical, _example_assert(problem["prompt"]), rng, per_problem
+        )
         spec = evalplus_io(problem, base_only=True)
         plans.append((problem, canonical, cuts))
         jobs.extend([(canonical, spec), *((c, spec) for _, c in cuts)])

@@ -64,6 +64,17 @@ def test_train_truncations_of_a_one_liner_still_exist() -> None:
     assert any(kind == "cut_mid" for kind, _ in cuts)
 
 
+def test_train_run_ons_extend_the_program_with_a_cut_continuation() -> None:
+    source = "def f(x):\n    return x + 1\n"
+    runs = D.run_ons(source, "assert f(1) == 2", random.Random(0), limit=3)
+    assert len(runs) == 3 and {kind for kind, _ in runs} == {"run_on"}
+    for _, text in runs:
+        head, tail = text.split("\n\n", 1)
+        assert head + "\n" == source and "assert f(1) == 2".startswith(tail.strip())
+        assert 3 <= len(tail.strip()) < len("assert f(1) == 2")  # always cut before the end
+    assert D.run_ons(source, "", random.Random(0), limit=3) == []
+
+
 def test_train_difficulty_buckets() -> None:
     assert [D.difficulty_bucket(r) for r in (0.0, 1 / 3, 0.5, 2 / 3, 1.0, None)] == [
         "hard", "hard", "medium", "medium", "easy", "unknown"
