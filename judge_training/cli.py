@@ -41,3 +41,20 @@ def train(
     metadata = run_training(cfg, resume=resume)
     summary = {k: metadata[k] for k in ("final_domain_weights", "metrics", "seconds_per_step_median", "peak_rss_mib")}
     typer.echo(json.dumps(summary, indent=1))
+
+
+@app.command()
+def merge(
+    adapter: Annotated[Path, typer.Option(help="peft adapter folder (with daj_adapter.json)", file_okay=False)],
+    out: Annotated[Path, typer.Option(help="where the merged transformers folder goes")],
+    base: Annotated[str | None, typer.Option(help="base model (default: the adapter's metadata)")] = None,
+) -> None:
+    """Fold the LoRA into the base weights: a plain model folder vLLM serves without LoRA kernels."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from judge_training.export import merge_adapter
+
+    if not (adapter / "adapter_config.json").is_file():
+        typer.echo(f"error: {adapter} is not a peft adapter folder (no adapter_config.json)", err=True)
+        raise typer.Exit(2)
+    info = merge_adapter(adapter, out, base)
+    typer.echo(f"wrote {out} ({info['merged_dtype']}, base {info['merged_base']})")
