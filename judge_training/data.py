@@ -243,16 +243,19 @@ def ast_mutants(source: str, rng: random.Random, limit: int) -> list[tuple[str, 
     return mutants
 
 
+Plan = tuple[dict[str, Any], str, list[tuple[str, str]]]  # (MBPP+ problem, passing program, [(kind, broken copy)])
+
+
 def mutant_pairs(
     data_dir: Path, rates: dict[int, float], per_problem: int, seed: int, workers: int = 2
 ) -> tuple[list[PairExample], dict[str, int]]:
     """Canonical MBPP+ solution vs mutants the sandbox confirms FAIL (and whose canonical passes)."""
-    from sandbox import Sandbox, evalplus_io
+    from sandbox import evalplus_io
 
     rng = random.Random(seed)
     problems = read_jsonl(data_dir / "evalplus/MbppPlus.jsonl.gz")
     jobs: list[tuple[str, Any]] = []
-    plans: list[tuple[dict[str, Any], str, list[tuple[str, str]]]] = []
+    plans: list[Plan] = []
     for problem in problems:
         try:
             canonical = ast.unparse(ast.parse(problem["canonical_solution"]))
@@ -262,26 +265,33 @@ def mutant_pairs(
         spec = evalplus_io(problem, base_only=True)
         plans.append((problem, canonical, mutants))
         jobs.extend([(canonical, spec), *((m, spec) for _, m in mutants)])
-    results = iter(Sandbox(workers=workers).run_many(jobs, desc="mutants"))
+    return _confirmed_failures(plans, jobs, rates, workers, "mbppplus_mutant", "mutant")
+
+
+def _confirmed_failures(
+    plans: Sequence[Plan],
+    jobs: Sequence[tuple[str, Any]],
+    rates: dict[int, float],
+    workers: int,
+    source: str,
+    policy: str,
+) -> tuple[list[PairExample], dict[str, int]]:
+    """Run every (program, spec) job in the sandbox; keep (canonical, broken) pairs where the canonical passes
+    and the broken copy fails. ``jobs`` lists each plan's canonical, then its broken copies, in plan order."""
+    from sandbox import Sandbox
+
+    results = iter(Sandbox(workers=workers).run_many(jobs, desc=source))
     pairs: list[PairExample] = []
     stats: dict[str, int] = defaultdict(int)
-    for problem, canonical, mutants in plans:
+    for problem, canonical, broken in plans:
         canonical_ok = next(results).passed
-        for kind, mutant in mutants:
+        for kind, program in broken:
             failed = not next(results).passed
             stats[f"{kind}:{'fails' if failed else 'survives'}"] += 1
             if canonical_ok and failed:
                 difficulty = difficulty_bucket(rates.get(_task_number(problem["task_id"])))
                 pairs.append(
-                    PairExample(
-                        problem["task_id"],
-                        problem["prompt"],
-                        canonical,
-                        mutant,
-                        "mbppplus_mutant",
-                        difficulty,
-                        "mutant",
-                    )
+                    PairExample(problem["task_id"], problem["prompt"], canonical, program, source, difficulty, policy)
                 )
         stats["canonical_passes" if canonical_ok else "canonical_fails"] += 1
     return pairs, dict(stats)
@@ -343,11 +353,11 @@ def truncation_pairs(
     data_dir: Path, rates: dict[int, float], per_problem: int, seed: int, workers: int = 2
 ) -> tuple[list[PairExample], dict[str, int]]:
     """Canonical MBPP+ solution vs its truncations that the sandbox confirms FAIL (and whose canonical passes)."""
-    from sandbox import Sandbox, evalplus_io
+    from sandbox import evalplus_io
 
     rng = random.Random(seed + 1)
     jobs: list[tuple[str, Any]] = []
-    plans: list[tuple[dict[str, Any], str, list[tuple[str, str]]]] = []
+    plans: list[Plan] = []
     for problem in read_jsonl(data_dir / "evalplus/MbppPlus.jsonl.gz"):
         canonical = problem["canonical_solution"].rstrip() + "\n"
         cuts = truncations(canonical, rng, per_problem) + run_ons(
@@ -356,21 +366,7 @@ def truncation_pairs(
         spec = evalplus_io(problem, base_only=True)
         plans.append((problem, canonical, cuts))
         jobs.extend([(canonical, spec), *((c, spec) for _, c in cuts)])
-    results = iter(Sandbox(workers=workers).run_many(jobs, desc="truncations"))
-    pairs: list[PairExample] = []
-    stats: dict[str, int] = defaultdict(int)
-    for problem, canonical, cuts in plans:
-        canonical_ok = next(results).passed
-        for kind, cut in cuts:
-            failed = not next(results).passed
-            stats[f"{kind}:{'fails' if failed else 'survives'}"] += 1
-            if canonical_ok and failed:
-                difficulty = difficulty_bucket(rates.get(_task_number(problem["task_id"])))
-                task_id, prompt = problem["task_id"], problem["prompt"]
-                pairs.append(
-                    PairExample(task_id, prompt, canonical, cut, "mbppplus_truncation", difficulty, "truncation")
-                )
-    return pairs, dict(stats)
+    return _confirmed_failures(plans, jobs, rates, workers, "mbppplus_truncation", "truncation")
 
 
 # ---------------------------------------------------------------- meta set
