@@ -8,9 +8,11 @@ free text (`n` = votes) and streams deltas.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
@@ -64,16 +66,10 @@ class VllmEngine(JudgeEngine):
         )
         self._llm = AsyncLLM.from_engine_args(args)
 
-    def _sampling_params(self, call: JudgeCall) -> Any:
+    def _reasoning_params(self, call: JudgeCall) -> Any:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        if call.mode is JudgeMode.VERDICT:
-            assert self._choice_ids is not None
-            ids = list(self._choice_ids)
-            return SamplingParams(
-                max_tokens=1, temperature=0.0, allowed_token_ids=ids, logprob_token_ids=ids, logprobs=len(ids)
-            )
         return SamplingParams(
             n=call.votes,
             max_tokens=call.max_tokens,
@@ -81,11 +77,8 @@ class VllmEngine(JudgeEngine):
             output_kind=RequestOutputKind.DELTA,
         )
 
-    def _lora_request(self, call: JudgeCall) -> Any:
-        return self._lora_for(call.adapter)
-
     @staticmethod
-    def _lora_for(adapter: Adapter | None) -> Any:
+    def _lora_request(adapter: Adapter | None) -> Any:
         if adapter is None:
             return None
         from vllm.lora.request import LoRARequest
@@ -93,51 +86,51 @@ class VllmEngine(JudgeEngine):
         return LoRARequest(adapter.name, adapter.int_id, str(adapter.path))
 
     async def judge(self, call: JudgeCall, on_delta: DeltaCallback | None = None) -> JudgeResult:
-        if self._llm is None:
-            raise EngineError("engine is not loaded")
-        from vllm.inputs import TokensPrompt
-
-        prompt = TokensPrompt(prompt_token_ids=call.prompt_token_ids)
-        params = self._sampling_params(call)
-        try:
-            if call.mode is JudgeMode.VERDICT:
-                return await self._judge_verdict(call, prompt, params)
+        if call.mode is JudgeMode.VERDICT:  # one token restricted to {A, B}: exactly first_token_logprobs
+            if self._choice_ids is None:
+                raise EngineError("engine is not loaded")
+            id_a, id_b = self._choice_ids
+            logprobs = await self.first_token_logprobs(
+                call.request_id, call.prompt_token_ids, [id_a, id_b], call.adapter
+            )
+            return JudgeResult(verdict_from_logprobs(logprobs[id_a], logprobs[id_b]), len(call.prompt_token_ids), 1)
+        prompt, params = self._prompt(call.prompt_token_ids), self._reasoning_params(call)
+        async with self._engine_errors(call.request_id):
             return await self._judge_reasoning(call, prompt, params, on_delta)
-        except (asyncio.CancelledError, EngineError):
-            raise
-        except Exception as exc:  # a vLLM failure for this one request
-            raise EngineError(f"engine failed request {call.request_id}: {type(exc).__name__}: {exc}") from exc
-
-    async def _judge_verdict(self, call: JudgeCall, prompt: Any, params: Any) -> JudgeResult:
-        assert self._choice_ids is not None
-        id_a, id_b = self._choice_ids
-        logprobs = await self._first_token(call.request_id, prompt, params, self._lora_request(call))
-        return JudgeResult(verdict_from_logprobs(logprobs[id_a], logprobs[id_b]), len(call.prompt_token_ids), 1)
-
-    async def _first_token(self, request_id: str, prompt: Any, params: Any, lora: Any) -> dict[int, float | None]:
-        final = None
-        async for output in self._llm.generate(prompt, params, request_id=request_id, lora_request=lora):
-            final = output
-        if final is None or not final.outputs or not final.outputs[0].logprobs:
-            raise EngineError(f"engine returned no logprobs for {request_id}")
-        first = final.outputs[0].logprobs[0]
-        return {token: (first[token].logprob if token in first else None) for token in params.logprob_token_ids}
 
     async def first_token_logprobs(
         self, request_id: str, prompt_token_ids: list[int], token_ids: list[int], adapter: Adapter | None = None
     ) -> dict[int, float | None]:
-        if self._llm is None:
-            raise EngineError("engine is not loaded")
         from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
 
+        prompt = self._prompt(prompt_token_ids)
         ids = list(token_ids)
         params = SamplingParams(
             max_tokens=1, temperature=0.0, allowed_token_ids=ids, logprob_token_ids=ids, logprobs=len(ids)
         )
-        prompt = TokensPrompt(prompt_token_ids=prompt_token_ids)
+        async with self._engine_errors(request_id):
+            final = None
+            async for output in self._llm.generate(
+                prompt, params, request_id=request_id, lora_request=self._lora_request(adapter)
+            ):
+                final = output
+            if final is None or not final.outputs or not final.outputs[0].logprobs:
+                raise EngineError(f"engine returned no logprobs for {request_id}")
+            first = final.outputs[0].logprobs[0]
+            return {token: (first[token].logprob if token in first else None) for token in ids}
+
+    def _prompt(self, prompt_token_ids: list[int]) -> Any:
+        if self._llm is None:
+            raise EngineError("engine is not loaded")
+        from vllm.inputs import TokensPrompt
+
+        return TokensPrompt(prompt_token_ids=prompt_token_ids)
+
+    @contextlib.asynccontextmanager
+    async def _engine_errors(self, request_id: str) -> AsyncIterator[None]:
+        """A vLLM failure for this one request becomes an EngineError (the service answers 5xx and serves on)."""
         try:
-            return await self._first_token(request_id, prompt, params, self._lora_for(adapter))
+            yield
         except (asyncio.CancelledError, EngineError):
             raise
         except Exception as exc:
@@ -150,7 +143,7 @@ class VllmEngine(JudgeEngine):
         token_counts = [0] * call.votes
         truncated = [False] * call.votes
         async for output in self._llm.generate(
-            prompt, params, request_id=call.request_id, lora_request=self._lora_request(call)
+            prompt, params, request_id=call.request_id, lora_request=self._lora_request(call.adapter)
         ):
             for sample in output.outputs:
                 texts[sample.index] += sample.text
