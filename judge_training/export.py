@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-METADATA_FILE = "daj_adapter.json"
+from judge_training.trainer import METADATA_FILE  # the adapter's metadata, carried into the merged folder
 
 
 def merge_adapter(adapter: Path, out: Path, base: str | None = None) -> dict[str, Any]:

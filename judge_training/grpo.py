@@ -24,6 +24,7 @@ from torch import nn
 
 from daj.protocol import JudgeMode, encode_prompt, parse_reasoning_output, render_prompt
 from judge_training.data import EncodedPair
+from judge_training.reweighting import forward_at
 
 
 @dataclass
@@ -153,12 +154,10 @@ def grpo_loss_at(
     scorer: CompletionLogprob, batch: RolloutBatch
 ) -> Callable[[dict[str, torch.Tensor] | None], torch.Tensor]:
     """Per-row policy-gradient losses -A_i * mean log pi(completion_i) as a function of the LoRA tensors."""
-    from torch.func import functional_call
-
     args = (batch.input_ids, batch.attention_mask, batch.completion_mask)
 
     def loss_at(params: dict[str, torch.Tensor] | None) -> torch.Tensor:
-        logp = scorer(*args) if params is None else functional_call(scorer, params, args)
+        logp = forward_at(scorer, params, args)
         return -batch.advantages.to(logp.dtype) * logp
 
     return loss_at

@@ -32,12 +32,16 @@ HYPERGRADS = ("first_order", "second_order")
 TrainLossAt = Callable[[dict[str, torch.Tensor] | None], torch.Tensor]
 
 
+def forward_at(module: nn.Module, params: dict[str, torch.Tensor] | None, args: tuple) -> torch.Tensor:
+    """``module(*args)`` with its LoRA tensors swapped for ``params`` (None: its own, with their graph)."""
+    return module(*args) if params is None else functional_call(module, params, args)
+
+
 def verdict_loss_at(model: VerdictModel, batch: VerdictBatch) -> TrainLossAt:
     """The SFT verdict loss of ``batch`` as a function of the LoRA tensors."""
 
     def loss_at(params: dict[str, torch.Tensor] | None) -> torch.Tensor:
-        logits = model(*batch_args(batch)) if params is None else functional_call(model, params, batch_args(batch))
-        return per_sample_loss(logits, batch.labels)
+        return per_sample_loss(forward_at(model, params, batch_args(batch)), batch.labels)
 
     return loss_at
 

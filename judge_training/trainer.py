@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.func import functional_call
 from tqdm import tqdm
 
 from judge_training.builder import TrainData, build_data, load_backbone
@@ -43,7 +42,14 @@ from judge_training.losses import (
     prob_a,
     weighted_mean,
 )
-from judge_training.reweighting import Reweighter, TrainLossAt, batch_args, lora_parameters, verdict_loss_at
+from judge_training.reweighting import (
+    Reweighter,
+    TrainLossAt,
+    batch_args,
+    forward_at,
+    lora_parameters,
+    verdict_loss_at,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -194,13 +200,11 @@ class Trainer:
             return verdict_loss_at(self.model, batch)
         assert self.ref_lora is not None
         with torch.no_grad():
-            ref_logits = functional_call(self.model, self.ref_lora, batch_args(batch))
+            ref_logits = forward_at(self.model, self.ref_lora, batch_args(batch))
         beta = self.cfg.train.dpo_beta
 
         def loss_at(params: dict[str, torch.Tensor] | None) -> torch.Tensor:
-            args = batch_args(batch)
-            logits = self.model(*args) if params is None else functional_call(self.model, params, args)
-            return dpo_loss(logits, ref_logits, batch.labels, beta)
+            return dpo_loss(forward_at(self.model, params, batch_args(batch)), ref_logits, batch.labels, beta)
 
         return loss_at
 
