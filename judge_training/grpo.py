@@ -16,7 +16,7 @@ the bi-level reweighting: each row carries its pair's domain.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +24,7 @@ from torch import nn
 
 from daj.protocol import JudgeMode, encode_prompt, parse_reasoning_output, render_prompt
 from judge_training.data import EncodedPair
-from judge_training.reweighting import forward_at
+from judge_training.reweighting import TrainLossAt, forward_at
 
 
 @dataclass
@@ -83,11 +83,10 @@ def reasoning_prompts(tokenizer: object, pairs: Sequence[EncodedPair], rng: rand
     prompts = []
     for item in pairs:
         pair = item.pair
-        if rng.random() < 0.5:
-            text, correct = render_prompt(tokenizer, pair.problem, pair.chosen, pair.rejected, JudgeMode.REASONING), "A"
-        else:
-            text, correct = render_prompt(tokenizer, pair.problem, pair.rejected, pair.chosen, JudgeMode.REASONING), "B"
-        prompts.append((encode_prompt(tokenizer, text), correct, item.domain))
+        passing_first = rng.random() < 0.5
+        code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
+        text = render_prompt(tokenizer, pair.problem, code_a, code_b, JudgeMode.REASONING)
+        prompts.append((encode_prompt(tokenizer, text), "A" if passing_first else "B", item.domain))
     return prompts
 
 
@@ -150,9 +149,7 @@ def sample_rollouts(
     )
 
 
-def grpo_loss_at(
-    scorer: CompletionLogprob, batch: RolloutBatch
-) -> Callable[[dict[str, torch.Tensor] | None], torch.Tensor]:
+def grpo_loss_at(scorer: CompletionLogprob, batch: RolloutBatch) -> TrainLossAt:
     """Per-row policy-gradient losses -A_i * mean log pi(completion_i) as a function of the LoRA tensors."""
     args = (batch.input_ids, batch.attention_mask, batch.completion_mask)
 
