@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.records import SelectionRecord
-from evaluation.runner import RECORDS_FILE
+from evaluation.runner import RECORDS_FILE, ResultCache
 
 
 class CompareError(ValueError):
@@ -41,11 +41,11 @@ class PairedComparison:
 
 
 def load_records(run_dir: Path) -> list[SelectionRecord]:
+    """Every record of a run, read by the run's own resume cache (a cut-off last line is dropped there)."""
     path = run_dir / RECORDS_FILE
     if not path.is_file():
         raise CompareError(f"{run_dir} has no {RECORDS_FILE}: run `daj eval --out {run_dir}` first")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [SelectionRecord.from_dict(json.loads(line)) for line in lines if line.strip()]
+    return list(ResultCache(path).records.values())
 
 
 def _by_key(records: Sequence[SelectionRecord], method: str, strategy: str, n: int) -> dict[tuple, float]:
