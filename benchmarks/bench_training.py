@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -64,8 +65,8 @@ def measure(config: Path, steps: int) -> list[dict[str, float | int | str]]:
 
 
 def table(rows: list[dict[str, float | int | str]]) -> str:
-    plain = next((float(r["plain_s"]) for r in rows if r["plain_s"] == r["plain_s"] and r["outer_s"] != r["outer_s"]),
-                 None)  # fmt: skip
+    # the reference is the first run without outer steps (the uniform baseline)
+    plain = next((float(r["plain_s"]) for r in rows if math.isnan(float(r["outer_s"]))), None)
     lines = [
         "| run | steps | plain step s | outer step s | mean s/step | mean vs plain | peak RSS GiB |",
         "|---|---|---|---|---|---|---|",
