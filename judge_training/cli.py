@@ -51,10 +51,16 @@ def merge(
 ) -> None:
     """Fold the LoRA into the base weights: a plain model folder vLLM serves without LoRA kernels."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from daj.lora import MergeError, adapter_problem
     from judge_training.export import merge_adapter
 
-    if not (adapter / "adapter_config.json").is_file():
-        typer.echo(f"error: {adapter} is not a peft adapter folder (no adapter_config.json)", err=True)
+    problem = adapter_problem(adapter)
+    if problem:
+        typer.echo(f"error: {adapter} is not a usable peft adapter folder: {problem}", err=True)
         raise typer.Exit(2)
-    info = merge_adapter(adapter, out, base)
-    typer.echo(f"wrote {out} ({info['merged_dtype']}, base {info['merged_base']})")
+    try:
+        info = merge_adapter(adapter, out, base)
+    except MergeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"wrote {out} ({info['merged_tensors']} merged tensors, base {info['merged_base']})")

@@ -12,9 +12,12 @@ from typing import Any
 
 import yaml
 
+from daj.lora import adapter_problem
+
 SOURCES = ("ldb_mbpp", "mbppplus_mutant", "mbppplus_truncation", "synthetic")
 DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
 STAGES = ("sft", "dpo", "grpo")
+SFT_FORMATS = ("verdict", "reasoning")
 MODES = ("uniform", "bilevel")
 HYPERGRADS = ("first_order", "second_order")
 DTYPES = ("float32", "bfloat16")
@@ -61,6 +64,7 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     stage: str = "sft"  # sft (verdict BCE) | dpo (correct vs wrong judgment) | grpo (sampled reasoning, reward)
+    sft_format: str = "verdict"  # sft only: verdict (the A/B token) | reasoning (written rationale + verdict line)
     dpo_beta: float = 0.1
     grpo_group_size: int = 4  # sampled judgments per prompt (one prompt per pair, in a random order)
     grpo_max_new_tokens: int = 128  # a judgment cut off here is unparseable: reward 0
@@ -103,6 +107,8 @@ class OutputConfig:
     eval_after: bool = True
     eval_meta_train: bool = True  # also evaluate on the meta_train pairs (costs a forward pass over them)
     eval_batch: int = 8
+    reasoning_eval_pairs: int = 0  # > 0: also judge this many meta_eval pairs (both orders) in reasoning mode
+    reasoning_eval_max_tokens: int = 128  # greedy; an answer cut off here counts as unparseable
     plot: bool = True
 
 
@@ -123,6 +129,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.domain_key": DOMAIN_KEYS,
     "model.dtype": DTYPES,
     "train.stage": STAGES,
+    "train.sft_format": SFT_FORMATS,
     "train.device": DEVICES,
     "reweight.mode": MODES,
     "reweight.hypergrad": HYPERGRADS,
@@ -135,7 +142,7 @@ _POSITIVE = {
     "train.dpo_beta", "train.grpo_group_size", "train.grpo_max_new_tokens", "train.grpo_temperature",
     "train.lr", "train.threads", "reweight.instance_hidden", "reweight.domain_lr", "reweight.instance_lr",
     "reweight.lookahead_lr", "reweight.meta_pairs_per_step", "reweight.outer_every", "reweight.fd_eps",
-    "output.checkpoint_every", "output.eval_batch",
+    "output.checkpoint_every", "output.eval_batch", "output.reasoning_eval_max_tokens",
 }  # fmt: skip
 _NON_NEGATIVE = {
     "reweight.outer_start",
@@ -144,6 +151,7 @@ _NON_NEGATIVE = {
     "train.weight_decay",
     "train.warmup_steps",
     "train.grad_clip",
+    "output.reasoning_eval_pairs",
 }
 _FRACTIONS = {"data.meta_eval_fraction": (0.0, 1.0)}
 
@@ -224,8 +232,14 @@ def validate(config: Config) -> Config:
         raise ConfigError("reweight.domains / reweight.instance_net: bilevel mode needs at least one of them true")
     if config.train.stage == "grpo" and config.train.grpo_group_size < 2:
         raise ConfigError("train.grpo_group_size: GRPO needs at least 2 samples per prompt (advantages are relative)")
-    if config.model.init_adapter and not (Path(config.model.init_adapter) / "adapter_config.json").is_file():
-        raise ConfigError(f"model.init_adapter: {config.model.init_adapter!r} is not a peft adapter folder")
+    if config.train.sft_format == "reasoning" and config.train.stage != "sft":
+        raise ConfigError(f"train.sft_format: 'reasoning' is a format of the sft stage, not of "
+                          f"{config.train.stage!r}; use train.stage=sft (grpo already trains reasoning judgments)")
+    if config.model.init_adapter:
+        problem = adapter_problem(Path(config.model.init_adapter))
+        if problem:
+            raise ConfigError(f"model.init_adapter: {config.model.init_adapter!r} is not a usable peft adapter "
+                              f"folder: {problem}")
     if "synthetic" in config.data.sources and len(config.data.sources) > 1:
         raise ConfigError("data.sources: 'synthetic' (tests) cannot be mixed with real sources")
     return config

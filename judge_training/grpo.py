@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from daj.protocol import JudgeMode, encode_prompt, parse_reasoning_output, render_prompt
+from judge_training.completions import CompletionLogprob, pad_completions
 from judge_training.data import EncodedPair
 from judge_training.reweighting import TrainLossAt, forward_at
 
@@ -41,28 +42,6 @@ class RolloutBatch:
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
-
-
-class CompletionLogprob(nn.Module):
-    """Mean log-probability of each row's completion tokens. It holds the LM under the same attribute name as
-    VerdictModel (``lm``), so the same LoRA tensor dict works with ``torch.func.functional_call`` on both."""
-
-    def __init__(self, causal_lm: nn.Module) -> None:
-        super().__init__()
-        self.lm = causal_lm
-
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor
-    ) -> torch.Tensor:
-        hidden = self.lm.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        # position t predicts token t+1: only the positions before a completion token are multiplied out
-        predicts = completion_mask[:, 1:].bool()
-        rows, cols = predicts.nonzero(as_tuple=True)
-        logits = self.lm.get_output_embeddings()(hidden[:, :-1][rows, cols]).float()
-        token_logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:][rows, cols].unsqueeze(-1))
-        sums = torch.zeros(input_ids.shape[0], dtype=token_logp.dtype, device=input_ids.device)
-        sums = sums.index_add(0, rows, token_logp.squeeze(-1))
-        return sums / predicts.sum(dim=1).clamp_min(1)
 
 
 def reward(text: str, correct: str, truncated: bool) -> tuple[float, bool]:
@@ -129,14 +108,7 @@ def sample_rollouts(
             parsed.append(float(ok))
             domains.append(domain)
     peft_model.train(was_training)
-    width = max(len(p) + len(c) for p, c in seqs)
-    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    completion_mask = torch.zeros_like(input_ids)
-    for row, (p, c) in enumerate(seqs):
-        input_ids[row, : len(p) + len(c)] = torch.tensor(p + c, dtype=torch.long)
-        attention[row, : len(p) + len(c)] = 1
-        completion_mask[row, len(p) : len(p) + len(c)] = 1
+    input_ids, attention, completion_mask = pad_completions(seqs, pad_id)
     reward_tensor = torch.tensor(rewards)
     return RolloutBatch(
         input_ids,

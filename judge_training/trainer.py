@@ -1,7 +1,8 @@
-"""The training loop: SFT or DPO of the verdict token, with uniform or bi-level-learned sample weights.
+"""The training loop: SFT, DPO or GRPO of the judge, with uniform or bi-level-learned sample weights.
 
 Stages (``train.stage``), each usable alone or chained through ``model.init_adapter``:
-- ``sft``: binary cross-entropy on the A/B logits at the answer position (the warm-up).
+- ``sft``: the warm-up. ``train.sft_format=verdict``: binary cross-entropy on the A/B logits at the answer
+  position; ``reasoning`` (judge_training.rationales): the NLL of a written rationale + ``Verdict:`` line.
 - ``dpo``: DPO on correct vs wrong judgments against a frozen reference, the LoRA as it was at step 0
   (the base model, or the SFT adapter named by ``model.init_adapter``).
 - ``grpo`` (judge_training.grpo): sampled reasoning judgments rewarded by the verifiable label.
@@ -30,9 +31,10 @@ import torch
 from tqdm import tqdm
 
 from judge_training.builder import TrainData, build_data, load_backbone
+from judge_training.completions import CompletionLogprob
 from judge_training.config import Config
 from judge_training.data import EncodedPair, batches, choice_token_ids
-from judge_training.grpo import CompletionLogprob, RolloutBatch, grpo_loss_at, reasoning_prompts, sample_rollouts
+from judge_training.grpo import RolloutBatch, grpo_loss_at, reasoning_prompts, sample_rollouts
 from judge_training.losses import (
     VerdictBatch,
     VerdictModel,
@@ -42,6 +44,7 @@ from judge_training.losses import (
     prob_a,
     weighted_mean,
 )
+from judge_training.rationales import ReasoningBatch, evaluate_reasoning, reasoning_batch, reasoning_loss_at
 from judge_training.reweighting import (
     Reweighter,
     TrainLossAt,
@@ -222,9 +225,13 @@ class Trainer:
         """Outer step first (if bilevel), then the inner LoRA step with the updated weights."""
         started = time.perf_counter()
         rollouts: RolloutBatch | None = None
+        batch: VerdictBatch | RolloutBatch | ReasoningBatch
         if self.cfg.train.stage == "grpo":
             rollouts, loss_at = self.rollout_loss(pairs)
-            batch: VerdictBatch | RolloutBatch = rollouts
+            batch = rollouts
+        elif self.cfg.train.sft_format == "reasoning":  # written rationale + verdict line, teacher-forced
+            batch = reasoning_batch(self.tokenizer, pairs, self.pad_id, self.cfg.train.device)
+            loss_at = reasoning_loss_at(self.scorer, batch)
         else:
             batch = pairs_to_batch(pairs, self.pad_id, self.cfg.train.device)
             loss_at = self.stage_loss(batch)
@@ -261,7 +268,7 @@ class Trainer:
             parsed=float(rollouts.parsed.mean()) if rollouts is not None else None,
         )
 
-    def _log_weights(self, batch: VerdictBatch | RolloutBatch, weights: torch.Tensor) -> None:
+    def _log_weights(self, batch: VerdictBatch | RolloutBatch | ReasoningBatch, weights: torch.Tensor) -> None:
         domain_weights = self.reweighter.domain_weights() if self.reweighter else [1.0] * len(self.data.domains)
         record = {
             "step": self.step,
@@ -310,7 +317,8 @@ class Trainer:
         info = self.data.info
         key = hashlib.sha256(
             json.dumps(
-                [self.base_path, info["meta_train_sha256"], info["meta_eval_sha256"], self.cfg.output.eval_meta_train]
+                [self.base_path, info["meta_train_sha256"], info["meta_eval_sha256"], self.cfg.output.eval_meta_train,
+                 self.cfg.output.reasoning_eval_pairs, self.cfg.output.reasoning_eval_max_tokens]
             ).encode()
         ).hexdigest()[:16]
         cache = self.out.parent / ".base_eval_cache" / f"{key}.json"
@@ -326,6 +334,12 @@ class Trainer:
         result = {"meta_eval": evaluate(self.model, self.data.meta_eval, self.pad_id, batch)}
         if self.cfg.output.eval_meta_train:
             result["meta_train"] = evaluate(self.model, self.data.meta_train, self.pad_id, batch)
+        out = self.cfg.output
+        if out.reasoning_eval_pairs:
+            result["meta_eval_reasoning"] = evaluate_reasoning(
+                self.peft_model, self.tokenizer, self.data.meta_eval[: out.reasoning_eval_pairs],
+                out.reasoning_eval_max_tokens, self.pad_id,
+            )  # fmt: skip
         return result
 
     def finish(self) -> dict[str, Any]:
@@ -345,6 +359,12 @@ class Trainer:
             shutil.copytree(adapter, export)
         return metadata
 
+    @property
+    def judge_mode(self) -> str:
+        """The answer format this adapter was trained to give (the service's `mode` to use it with)."""
+        reasoning = self.cfg.train.stage == "grpo" or self.cfg.train.sft_format == "reasoning"
+        return "reasoning" if reasoning else "verdict"
+
     def metadata(self) -> dict[str, Any]:
         from daj.protocol import PROMPT_VERSION
 
@@ -353,7 +373,7 @@ class Trainer:
         return {
             "format": "daj-adapter-v1",
             "prompt_version": PROMPT_VERSION,
-            "judge_mode": "verdict",
+            "judge_mode": self.judge_mode,
             "base_model": self.cfg.model.base,
             "base_model_path": self.base_path,
             "config": self.cfg.to_dict(),

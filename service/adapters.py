@@ -8,19 +8,18 @@ so a broken adapter must fail its own requests (422) and nothing else.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from daj.lora import ADAPTER_CONFIG, adapter_problem
 from service.engine.base import Adapter, adapter_content_hash
 from service.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_WEIGHTS = "adapter_model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -30,50 +29,24 @@ class InvalidAdapter:
     content_hash: str
 
 
-def adapter_problem(folder: Path, max_rank: int | None) -> str | None:
-    """Why vLLM could not load this adapter, or None if it looks loadable (config, header, shapes, rank)."""
-    try:
-        config = json.loads((folder / "adapter_config.json").read_text())
-    except (OSError, ValueError) as exc:
-        return f"adapter_config.json is not readable JSON ({exc})"
-    rank = config.get("r") if isinstance(config, dict) else None
-    if not isinstance(rank, int) or rank < 1:
-        return "adapter_config.json has no positive integer rank 'r'"
-    if max_rank is not None and rank > max_rank:
-        return f"rank {rank} is above the engine's max_lora_rank {max_rank}"
-    weights = folder / _WEIGHTS
-    if not weights.is_file():
-        return f"{_WEIGHTS} is missing"
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(weights), framework="numpy") as handle:
-            keys = list(handle.keys())
-            shapes = {key: handle.get_slice(key).get_shape() for key in keys}
-    except Exception as exc:  # safetensors raises its own error types for every kind of corruption
-        return f"{_WEIGHTS} is not a valid safetensors file ({type(exc).__name__}: {exc})"
-    if not any("lora_A" in key for key in keys):
-        return f"{_WEIGHTS} holds no lora_A tensors"
-    for key, shape in shapes.items():
-        if ("lora_A" in key and shape[0] != rank) or ("lora_B" in key and shape[-1] != rank):
-            return f"tensor {key} has shape {list(shape)}, which does not match rank {rank}"
-    return None
-
-
 class AdapterRegistry:
-    def __init__(self, adapters_dir: Path, max_rank: int | None = None) -> None:
+    """The adapters a request may name. With ``merged`` set, the engine serves that one adapter folded into its
+    base weights (no LoRA kernels): it is then the only choice, pinned to the weights merged at start-up."""
+
+    def __init__(self, adapters_dir: Path, max_rank: int | None = None, merged: Adapter | None = None) -> None:
         self.adapters_dir = adapters_dir
         self.max_rank = max_rank
+        self.merged = merged
         self._adapters: dict[str, Adapter] = {}
         self._invalid: dict[str, InvalidAdapter] = {}
         self._next_id = 1
         self.rescan()
 
     def rescan(self) -> None:
-        if not self.adapters_dir.is_dir():
+        if self.merged or not self.adapters_dir.is_dir():
             return
         for folder in sorted(self.adapters_dir.iterdir()):
-            if (folder / "adapter_config.json").is_file() and _NAME.match(folder.name):
+            if (folder / ADAPTER_CONFIG).is_file() and _NAME.match(folder.name):
                 self._register(folder)
 
     def _register(self, folder: Path) -> None:
@@ -94,12 +67,29 @@ class AdapterRegistry:
         logger.info("adapter %s registered (hash %s)", folder.name, content_hash)
 
     def names(self) -> list[str]:
-        return sorted(self._adapters)
+        return [self.merged.name] if self.merged else sorted(self._adapters)
+
+    def resolve(self, name: str | None) -> Adapter | None:
+        """The adapter a request gets: None or "" means the base model without LoRA."""
+        if not name:
+            if self.merged:
+                raise self._not_served("the base model")
+            return None
+        return self.get(name)
+
+    def _not_served(self, what: str) -> ApiError:
+        return ApiError(422, f"adapter: {what} is not served: this service runs adapter {self.merged.name!r} "  # type: ignore[union-attr]
+                        "merged into the base weights; set DAJ_MERGE_DEFAULT_ADAPTER=off to serve every adapter "
+                        "through LoRA", "adapter_not_served", "adapter")
 
     def get(self, name: str) -> Adapter:
         if not _NAME.match(name):
             raise ApiError(422, "adapter: names are 1-128 letters, digits, '.', '_' or '-'", "invalid_value",
                            "adapter")
+        if self.merged:
+            if name != self.merged.name:
+                raise self._not_served(f"{name!r}")
+            return self.merged
         if name not in self._adapters:
             self.rescan()
         if name in self._invalid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -12,16 +13,38 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from daj import __version__
+from daj.lora import merge_problem
 from daj.models import resolve_model
-from service.engine.base import JudgeEngine
+from service.engine.base import Adapter, JudgeEngine, adapter_content_hash
 from service.errors import ApiError, install_error_handlers
 from service.routes import ops, select
 from service.settings import Settings
 from service.state import ServiceState
 
+logger = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # JSON escaping can double a field's size; the rest of a request is small.
 _BODY_OVERHEAD_BYTES = 64 * 1024
+
+
+def merged_default_adapter(settings: Settings) -> Adapter | None:
+    """The default adapter to fold into the base weights, or None to serve adapters through LoRA."""
+    mode, name = settings.merge_default_adapter, settings.default_adapter
+    if mode == "off" or not name or settings.backend != "vllm":
+        return None
+    if mode == "auto":
+        from vllm.platforms import current_platform
+
+        if not current_platform.is_cpu():  # on a GPU LoRA costs little and keeps every adapter available
+            return None
+    folder = settings.adapters_dir / name
+    problem = merge_problem(folder)
+    if problem is None:
+        return Adapter(name, folder.resolve(), adapter_content_hash(folder), int_id=0)
+    if mode == "on":
+        raise ValueError(f"DAJ_MERGE_DEFAULT_ADAPTER=on: adapter {name!r} cannot be merged: {problem}")
+    logger.warning("serving adapter %s through LoRA: it cannot be merged (%s)", name, problem)
+    return None
 
 
 def build_engine(settings: Settings) -> JudgeEngine:
@@ -34,7 +57,8 @@ def build_engine(settings: Settings) -> JudgeEngine:
         return RemoteEngine(settings.remote_url, tokenizer_path=model_path, api_key=None)
     from service.engine.vllm_local import VllmEngine
 
-    return VllmEngine(model_path, max_model_len=settings.max_model_len, kv_cache_gib=settings.kv_cache_gib)
+    return VllmEngine(model_path, max_model_len=settings.max_model_len, kv_cache_gib=settings.kv_cache_gib,
+                      merged_adapter=merged_default_adapter(settings), merge_cache_dir=settings.cache_dir)
 
 
 def max_body_bytes(settings: Settings) -> int:

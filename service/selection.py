@@ -117,7 +117,7 @@ class SelectionService:
                            "be 1; use mode=reasoning to sample several votes", "invalid_value", "votes")
         ids, codes = self._unpack_candidates(request.candidates)
         adapter_name = request.adapter if request.adapter is not None else limits.default_adapter
-        adapter = self.adapters.get(adapter_name) if adapter_name else None
+        adapter = self.adapters.resolve(adapter_name)
         representative = group_identical(codes)
         players = sorted(set(representative))
         prepared = PreparedSelection(request, ids, codes, representative, players, adapter)

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         description="Adapter used when a request names none; empty = the base model without LoRA; "
         "auto = `default` if the adapters folder has one (the committed judge), else the base model.",
     )
+    merge_default_adapter: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Serve the default adapter merged into the base weights (no LoRA kernels; requests may then "
+        "use only that adapter); auto = on when vLLM runs on the CPU, where its LoRA path is ~88x slower.",
+    )
     backend: Literal["vllm", "remote"] = Field("vllm", description="In-process vLLM, or a remote vLLM server.")
     remote_url: str | None = Field(None, description="Base URL of the OpenAI-compatible vLLM server (remote).")
     redis_url: str | None = Field(

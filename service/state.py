@@ -42,7 +42,8 @@ class ServiceState:
     def __post_init__(self) -> None:
         self.cache = build_cache(self.settings, self.metrics)
         max_rank = getattr(self.engine, "max_lora_rank", None)
-        self.adapters = AdapterRegistry(self.settings.adapters_dir, max_rank=max_rank)
+        self.adapters = AdapterRegistry(self.settings.adapters_dir, max_rank=max_rank,
+                                        merged=self.engine.merged_adapter)
         self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
         self.selection = SelectionService(self.engine, self.cache, self.adapters, self.settings, self.metrics)
 

@@ -120,12 +120,16 @@ def build_tiny_model(cache_dir: Path | None = None, recipe: TinyModelRecipe | No
     return target
 
 
-def build_tiny_lora(base_dir: Path, name: str = "tiny-lora", seed: int = 1, rank: int = 8) -> Path:
+def build_tiny_lora(base_dir: Path, name: str = "tiny-lora", seed: int = 1, rank: int = 8, std: float = 0.5) -> Path:
     """A peft LoRA adapter for a tiny model with random (non-zero) weights, so it really changes outputs.
+
+    The default std makes the update dwarf the base weights (a strong, easily seen effect); a smaller std gives
+    a better-conditioned adapter whose outputs survive bf16 rounding (comparisons of two serving paths).
 
     Saved under `<base_dir>/../adapters-<base>/<name>`; cached like the model.
     """
-    target = base_dir.parent / f"adapters-{base_dir.name}" / f"{name}-s{seed}-r{rank}"
+    suffix = "" if std == 0.5 else f"-std{std:g}"
+    target = base_dir.parent / f"adapters-{base_dir.name}" / f"{name}-s{seed}-r{rank}{suffix}"
     if (target / "adapter_config.json").is_file():
         return target
     import torch
@@ -139,7 +143,7 @@ def build_tiny_lora(base_dir: Path, name: str = "tiny-lora", seed: int = 1, rank
     with torch.no_grad():
         for param_name, param in peft_model.named_parameters():
             if "lora_" in param_name:
-                param.normal_(0.0, 0.5)
+                param.normal_(0.0, std)
     staging = target.with_name(target.name + f".tmp-{time.time_ns()}")
     peft_model.save_pretrained(staging)
     if target.exists():

@@ -62,6 +62,8 @@ class JudgeEngine(ABC):
     """An engine loaded once at start-up and shared by all requests (continuous batching)."""
 
     tokenizer: Any
+    # The adapter this engine serves folded into its base weights (then no other adapter, nor the bare base).
+    merged_adapter: Adapter | None = None
 
     @abstractmethod
     async def start(self) -> None: ...

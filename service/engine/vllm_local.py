@@ -1,5 +1,8 @@
 """vLLM in the service process (`AsyncLLM`): continuous batching across all requests, LoRA per request.
 
+With ``merged_adapter`` the engine folds that adapter into the base weights at start-up (cached by content hash
+under ``merge_cache_dir``) and serves it without LoRA kernels: on CPU, vLLM's LoRA path is ~88x slower per call.
+
 Verdict mode asks for exactly one token restricted to {A, B} (`allowed_token_ids`) and reads both
 logprobs (`logprob_token_ids`), so P(A) is exact and no grammar engine is involved. Reasoning mode samples
 free text (`n` = votes) and streams deltas.
@@ -13,6 +16,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
@@ -29,8 +33,14 @@ class VllmEngine(JudgeEngine):
         kv_cache_gib: int = 1,
         max_lora_rank: int = 64,
         max_loras: int = 4,
+        merged_adapter: Adapter | None = None,
+        merge_cache_dir: Path | None = None,
     ) -> None:
+        if merged_adapter is not None and merge_cache_dir is None:
+            raise ValueError("merged_adapter needs merge_cache_dir (where the merged weights are kept)")
         self.model_path = model_path
+        self.merged_adapter = merged_adapter
+        self.merge_cache_dir = merge_cache_dir
         self.max_model_len = max_model_len
         self.kv_cache_gib = kv_cache_gib
         self.max_lora_rank = max_lora_rank
@@ -44,12 +54,22 @@ class VllmEngine(JudgeEngine):
         from transformers import AutoTokenizer
 
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
+        if self.merged_adapter is not None:
+            self.model_path = await asyncio.to_thread(self._merge, self.merged_adapter)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self._choice_ids = self.choice_token_ids()
         # Building the engine blocks for ~20 s (it spawns the engine-core process): keep the loop free so
         # /health keeps answering meanwhile. The thread itself stores the engine, so a shutdown that arrives
         # mid-build still finds it and shuts it down (no orphaned engine processes).
         await asyncio.to_thread(self._build)
+
+    def _merge(self, adapter: Adapter) -> str:
+        from daj.lora import cached_merge
+
+        assert self.merge_cache_dir is not None  # checked in __init__
+        folder = cached_merge(adapter.path, Path(self.model_path), self.merge_cache_dir, adapter.content_hash)
+        logger.info("serving adapter %s merged into the base weights (%s)", adapter.name, folder)
+        return str(folder)
 
     def _build(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -58,7 +78,7 @@ class VllmEngine(JudgeEngine):
         args = AsyncEngineArgs(
             model=self.model_path,
             max_model_len=self.max_model_len,
-            enable_lora=True,
+            enable_lora=self.merged_adapter is None,
             max_lora_rank=self.max_lora_rank,
             max_loras=self.max_loras,
             enable_prefix_caching=True,
@@ -77,8 +97,13 @@ class VllmEngine(JudgeEngine):
             output_kind=RequestOutputKind.DELTA,
         )
 
-    @staticmethod
-    def _lora_request(adapter: Adapter | None) -> Any:
+    def _lora_request(self, adapter: Adapter | None) -> Any:
+        if self.merged_adapter is not None:
+            if adapter is None or adapter.content_hash != self.merged_adapter.content_hash:
+                asked = adapter.name if adapter else "the base model"
+                raise EngineError(f"this engine serves only adapter {self.merged_adapter.name!r} (merged), "
+                                  f"not {asked}")
+            return None  # already in the weights
         if adapter is None:
             return None
         from vllm.lora.request import LoRARequest

@@ -49,8 +49,10 @@ async def metrics(request: Request) -> Response:
 
 @guarded.get("/v1/adapters")
 async def adapters(request: Request) -> dict[str, list[dict[str, str]]]:
-    """LoRA adapters the service can use (rescans the adapters folder)."""
+    """LoRA adapters the service can use (rescans the adapters folder), and how each is served: `lora` on top
+    of the base model, or `merged` into the base weights at start-up (then it is the only one)."""
     registry = _state(request).adapters
     registry.rescan()
     listed = [registry.get(name) for name in registry.names()]
-    return {"adapters": [{"name": a.name, "hash": a.content_hash} for a in listed]}
+    serving = "merged" if registry.merged else "lora"
+    return {"adapters": [{"name": a.name, "hash": a.content_hash, "serving": serving} for a in listed]}

@@ -11,7 +11,7 @@ from judge_training.config import ConfigError, from_dict, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["default-cpu", "gpu-qwen2.5-coder-1.5b", "tiny-test"])
+@pytest.mark.parametrize("name", ["default-cpu", "reasoning-cpu", "gpu-qwen2.5-coder-1.5b", "tiny-test"])
 def test_train_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / f"configs/{name}.yaml")
     assert cfg.name == name

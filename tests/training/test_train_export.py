@@ -36,4 +36,4 @@ def test_train_merge_needs_a_base_and_an_adapter(tiny_lora_dir: Path, tmp_path: 
         with pytest.raises(ValueError, match="pass the base explicitly"):
             merge_adapter(tiny_lora_dir, tmp_path / "out")
     result = CliRunner().invoke(app, ["merge", "--adapter", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "not a peft adapter folder" in result.output
+    assert result.exit_code == 2 and "not a usable peft adapter folder" in result.output

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from judge_training.builder import build_data, load_backbone
+from judge_training.completions import CompletionLogprob
 from judge_training.config import Config, ConfigError, replace
-from judge_training.grpo import CompletionLogprob, RolloutBatch, group_advantages, grpo_loss_at, reward
+from judge_training.grpo import RolloutBatch, group_advantages, grpo_loss_at, reward
 from judge_training.losses import dpo_loss
 from judge_training.trainer import Trainer, pairs_to_batch, train
 

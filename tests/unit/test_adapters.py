@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters import AdapterRegistry, adapter_problem
+from daj.lora import adapter_problem
+from service.adapters import AdapterRegistry
 from service.errors import ApiError
 
 
@@ -62,3 +63,18 @@ def _edit_config(folder: Path, **changes: object) -> None:
         else:
             config[key] = value
     path.write_text(json.dumps(config))
+
+
+def test_a_merged_adapter_is_the_only_choice(adapter: Path) -> None:
+    from service.engine.base import Adapter, adapter_content_hash
+
+    merged = Adapter("judge", adapter, adapter_content_hash(adapter), int_id=0)
+    (adapter.parent / "other").mkdir()
+    registry = AdapterRegistry(adapter.parent, max_rank=16, merged=merged)
+    assert registry.names() == ["judge"]
+    assert registry.resolve("judge") is merged and registry.get("judge") is merged
+    for asked in ("other", None, ""):
+        with pytest.raises(ApiError) as caught:
+            registry.resolve(asked)
+        assert caught.value.status == 422 and caught.value.code == "adapter_not_served"
+        assert caught.value.param == "adapter" and "DAJ_MERGE_DEFAULT_ADAPTER=off" in caught.value.message
