@@ -77,6 +77,10 @@ def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
         mutants, stats = D.mutant_pairs(data_dir, rates, cfg.mutants_per_problem, cfg.seed)
         pairs += mutants
         info["mutant_stats"] = stats
+    if "ldb_mbpp_mutant" in cfg.sources:
+        ldb_mutants, stats = D.ldb_mutant_pairs(data_dir, programs, rates, cfg.mutants_per_problem, cfg.seed)
+        pairs += ldb_mutants
+        info["ldb_mutant_stats"] = stats
     if "mbppplus_truncation" in cfg.sources:
         cuts, stats = D.truncation_pairs(data_dir, rates, cfg.truncations_per_problem, cfg.seed)
         pairs += cuts

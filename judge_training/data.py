@@ -12,6 +12,8 @@ Sources (never the HumanEval ``test`` split):
 - ``mbppplus_mutant``: the MBPP+ canonical solution against AST mutants of it that the sandbox confirms
   fail (hard negatives: one-token differences). Both programs are re-printed by ``ast.unparse`` so that
   formatting cannot give the answer away.
+- ``ldb_mbpp_mutant``: the same AST mutants, of the *passing LDB programs* (the policy models' own code),
+  judged by the MBPP+ base tests of the problem; kept when the original passes and the mutant fails.
 - ``mbppplus_truncation``: the MBPP+ canonical solution against prefixes of it (cut at a line or mid-line)
   and against run-ons (the solution followed by a cut-off example ``assert``), that the sandbox confirms
   fail: the failure modes of sampled programs that stop early or keep writing into a token limit, common
@@ -268,6 +270,39 @@ def mutant_pairs(
     return _confirmed_failures(plans, jobs, rates, workers, "mbppplus_mutant", "mutant")
 
 
+def ldb_mutant_pairs(
+    data_dir: Path, programs: Sequence[LdbProgram], rates: dict[int, float], per_program: int, seed: int,
+    workers: int = 2,
+) -> tuple[list[PairExample], dict[str, int]]:
+    """Passing LDB MBPP programs (written by the policy models) vs AST mutants of them, both judged by the
+    MBPP+ base tests of the same problem: a kept pair needs the original to pass and the mutant to fail. These
+    are hard negatives in the policies' own style, next to the canonical-solution mutants."""
+    from sandbox import evalplus_io
+
+    rng = random.Random(seed)
+    mbpp_plus = {_task_number(p["task_id"]): p for p in read_jsonl(data_dir / "evalplus/MbppPlus.jsonl.gz")}
+    jobs: list[tuple[str, Any]] = []
+    plans: list[Plan] = []
+    seen: set[tuple[str, str]] = set()
+    for prog in programs:
+        reference = mbpp_plus.get(_task_number(prog.task_id))
+        if not prog.passed or reference is None:
+            continue
+        try:
+            original = ast.unparse(ast.parse(prog.program))
+            mutants = ast_mutants(prog.program, rng, per_program)
+        except SyntaxError:
+            continue
+        if (prog.task_id, original) in seen or not mutants:  # the same program from two policies: once
+            continue
+        seen.add((prog.task_id, original))
+        spec = evalplus_io(reference, base_only=True)
+        problem = {"task_id": prog.task_id, "prompt": prog.problem, "policy": prog.model}
+        plans.append((problem, original, mutants))
+        jobs.extend([(original, spec), *((m, spec) for _, m in mutants)])
+    return _confirmed_failures(plans, jobs, rates, workers, "ldb_mbpp_mutant", "mutant")
+
+
 def _confirmed_failures(
     plans: Sequence[Plan],
     jobs: Sequence[tuple[str, Any]],
@@ -277,7 +312,8 @@ def _confirmed_failures(
     policy: str,
 ) -> tuple[list[PairExample], dict[str, int]]:
     """Run every (program, spec) job in the sandbox; keep (canonical, broken) pairs where the canonical passes
-    and the broken copy fails. ``jobs`` lists each plan's canonical, then its broken copies, in plan order."""
+    and the broken copy fails. ``jobs`` lists each plan's canonical, then its broken copies, in plan order.
+    A plan's problem may name its own ``policy`` (who wrote the passing program); else ``policy`` is used."""
     from sandbox import Sandbox
 
     results = iter(Sandbox(workers=workers).run_many(jobs, desc=source))
@@ -291,7 +327,8 @@ def _confirmed_failures(
             if canonical_ok and failed:
                 difficulty = difficulty_bucket(rates.get(_task_number(problem["task_id"])))
                 pairs.append(
-                    PairExample(problem["task_id"], problem["prompt"], canonical, program, source, difficulty, policy)
+                    PairExample(problem["task_id"], problem["prompt"], canonical, program, source, difficulty,
+                                problem.get("policy", policy))
                 )
         stats["canonical_passes" if canonical_ok else "canonical_fails"] += 1
     return pairs, dict(stats)

@@ -130,3 +130,26 @@ def test_train_synthetic_flipped_domain_swaps_labels() -> None:
     clean = {p.chosen for p in pairs if p.source == "clean"}
     flipped = {p.rejected for p in pairs if p.source == "flip"}
     assert clean & flipped
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared data folder not present")
+def test_train_ldb_mutants_are_policy_programs_the_sandbox_confirms_fail() -> None:
+    from sandbox import Sandbox, evalplus_io
+
+    programs, _ = D.load_ldb_mbpp(SHARED_DATA, Path("data/pools"))
+    chosen = [p for p in programs if p.passed][:6]
+    pairs, stats = D.ldb_mutant_pairs(SHARED_DATA, chosen, {}, per_program=2, seed=0, workers=2)
+    assert pairs and stats["canonical_passes"] >= 1
+    by_number = {D._task_number(p["task_id"]): p for p in D.read_jsonl(SHARED_DATA / "evalplus/MbppPlus.jsonl.gz")}
+    models = {p.model for p in chosen}
+    for pair in pairs:
+        assert pair.source == "ldb_mbpp_mutant" and pair.policy in models
+        original = next(p for p in chosen if p.task_id == pair.task_id)
+        assert pair.chosen == ast.unparse(ast.parse(original.program)) and pair.rejected != pair.chosen
+        assert pair.problem == original.problem
+    spec = evalplus_io(by_number[D._task_number(pairs[0].task_id)], base_only=True)
+    passed, failed = Sandbox(workers=1).run_many([(pairs[0].chosen, spec), (pairs[0].rejected, spec)], desc="check")
+    assert passed.passed and not failed.passed
