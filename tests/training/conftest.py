@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
+from judge_training.builder import build_data, load_backbone
 from judge_training.config import Config, load_config
+from judge_training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,3 +30,18 @@ def tiny_cfg(tmp_path: Path) -> Config:
             "output.plot=false",
         ],
     )
+
+
+@pytest.fixture
+def make_trainer() -> Callable[[Config], Trainer]:
+    """A Trainer for a config, seeded and with its output folder made (to drive single steps by hand)."""
+
+    def build(cfg: Config) -> Trainer:
+        torch.manual_seed(cfg.train.seed)
+        torch.set_num_threads(cfg.train.threads)
+        peft_model, tokenizer, base = load_backbone(cfg.model)
+        trainer = Trainer(cfg, peft_model, tokenizer, build_data(cfg.data, tokenizer), base)
+        trainer.out.mkdir(parents=True, exist_ok=True)
+        return trainer
+
+    return build

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from daj.protocol import JudgeMode, parse_reasoning_output, target_text
-from judge_training.builder import build_data, load_backbone
 from judge_training.config import Config, ConfigError, replace
 from judge_training.rationales import rationale, reasoning_batch, reasoning_rows
-from judge_training.trainer import Trainer, train
+from judge_training.trainer import train
 
 SOLUTION = "def first(xs):\n    for x in xs:\n        if x > 0:\n            return x\n    return None\n"
 
@@ -51,17 +50,8 @@ def test_sft_format_reasoning_is_only_a_format_of_sft(tiny_cfg: Config) -> None:
         replace(tiny_cfg, train={"sft_format": "essay"})
 
 
-def _trainer(cfg: Config) -> Trainer:
-    torch.manual_seed(cfg.train.seed)
-    torch.set_num_threads(cfg.train.threads)
-    peft_model, tokenizer, base = load_backbone(cfg.model)
-    trainer = Trainer(cfg, peft_model, tokenizer, build_data(cfg.data, tokenizer), base)
-    trainer.out.mkdir(parents=True, exist_ok=True)
-    return trainer
-
-
-def test_reasoning_rows_end_with_end_of_turn_and_follow_the_order(tiny_cfg: Config) -> None:
-    trainer = _trainer(replace(tiny_cfg, train={"sft_format": "reasoning"}))
+def test_reasoning_rows_end_with_end_of_turn_and_follow_the_order(tiny_cfg: Config, make_trainer) -> None:
+    trainer = make_trainer(replace(tiny_cfg, train={"sft_format": "reasoning"}))
     pair = trainer.data.train[0]
     rows = reasoning_rows(trainer.tokenizer, pair)
     eos = trainer.tokenizer.eos_token_id
@@ -72,8 +62,9 @@ def test_reasoning_rows_end_with_end_of_turn_and_follow_the_order(tiny_cfg: Conf
     assert len(batch) == 6 and batch.completion_mask.sum(dim=1).min() > 5
 
 
-def test_reasoning_sft_learns_the_written_answers_and_moves_only_lora(tiny_cfg: Config) -> None:
-    trainer = _trainer(replace(tiny_cfg, train={"sft_format": "reasoning", "lr": 5e-3}, reweight={"mode": "uniform"}))
+def test_reasoning_sft_learns_the_written_answers_and_moves_only_lora(tiny_cfg: Config, make_trainer) -> None:
+    cfg = replace(tiny_cfg, train={"sft_format": "reasoning", "lr": 5e-3}, reweight={"mode": "uniform"})
+    trainer = make_trainer(cfg)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     pairs = trainer.data.train[:3]
     losses = [trainer.train_step(pairs, None).loss for _ in range(6)]

@@ -10,21 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from judge_training.builder import build_data, load_backbone
 from judge_training.completions import CompletionLogprob
 from judge_training.config import Config, ConfigError, replace
 from judge_training.grpo import RolloutBatch, group_advantages, grpo_loss_at, reward
 from judge_training.losses import dpo_loss
-from judge_training.trainer import Trainer, pairs_to_batch, train
-
-
-def _trainer(cfg: Config) -> Trainer:
-    torch.manual_seed(cfg.train.seed)
-    torch.set_num_threads(cfg.train.threads)
-    peft_model, tokenizer, base = load_backbone(cfg.model)
-    trainer = Trainer(cfg, peft_model, tokenizer, build_data(cfg.data, tokenizer), base)
-    trainer.out.mkdir(parents=True, exist_ok=True)
-    return trainer
+from judge_training.trainer import pairs_to_batch, train
 
 
 def _steps(run_dir: Path) -> list[dict]:
@@ -41,8 +31,8 @@ def test_train_dpo_loss_is_log2_at_the_reference_and_falls_with_the_right_margin
     assert (dpo_loss(worse, ref, labels, 0.5) > math.log(2)).all()
 
 
-def test_train_dpo_stage_starts_at_its_reference_and_moves_only_lora(tiny_cfg: Config) -> None:
-    trainer = _trainer(replace(tiny_cfg, train={"stage": "dpo", "dpo_beta": 0.5}, reweight={"mode": "uniform"}))
+def test_train_dpo_stage_starts_at_its_reference_and_moves_only_lora(tiny_cfg: Config, make_trainer) -> None:
+    trainer = make_trainer(replace(tiny_cfg, train={"stage": "dpo", "dpo_beta": 0.5}, reweight={"mode": "uniform"}))
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     first = trainer.train_step(trainer.data.train[:3], None)
     assert first.loss == pytest.approx(math.log(2), abs=1e-6)  # policy == reference at step 0
@@ -52,7 +42,7 @@ def test_train_dpo_stage_starts_at_its_reference_and_moves_only_lora(tiny_cfg: C
     assert second.loss != pytest.approx(math.log(2), abs=1e-6)
 
 
-def test_train_dpo_chains_from_an_sft_adapter(tiny_cfg: Config, tmp_path: Path) -> None:
+def test_train_dpo_chains_from_an_sft_adapter(tiny_cfg: Config, tmp_path: Path, make_trainer) -> None:
     quiet = {"eval_before": False, "eval_after": False}
     sft = replace(tiny_cfg, output={**quiet, "dir": str(tmp_path / "sft")}, reweight={"mode": "uniform"})
     train(sft)
@@ -63,8 +53,8 @@ def test_train_dpo_chains_from_an_sft_adapter(tiny_cfg: Config, tmp_path: Path) 
         train={"stage": "dpo", "dpo_beta": 0.5},
         output={**quiet, "dir": str(tmp_path / "dpo")},
     )
-    trainer = _trainer(dpo)
-    sft_trainer = _trainer(replace(sft, model={"init_adapter": str(adapter)}))
+    trainer = make_trainer(dpo)
+    sft_trainer = make_trainer(replace(sft, model={"init_adapter": str(adapter)}))
     batch = pairs_to_batch(trainer.data.train[:2], trainer.pad_id)
     with torch.no_grad():  # the DPO run starts from the SFT weights, not a fresh LoRA
         args = (batch.input_ids, batch.attention_mask, batch.last)
@@ -92,8 +82,8 @@ def test_train_grpo_reward_and_advantages() -> None:
     assert group_advantages(torch.ones(4), 2).abs().max() == 0  # unanimous groups carry no signal
 
 
-def test_train_completion_logprob_matches_the_full_softmax(tiny_cfg: Config) -> None:
-    trainer = _trainer(tiny_cfg)
+def test_train_completion_logprob_matches_the_full_softmax(tiny_cfg: Config, make_trainer) -> None:
+    trainer = make_trainer(tiny_cfg)
     ids = torch.tensor([[5, 6, 7, 8, 9, 0], [5, 6, 7, 10, 0, 0]])
     attention = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0]])
     completion = torch.tensor([[0, 0, 1, 1, 1, 0], [0, 0, 0, 1, 0, 0]])
@@ -105,8 +95,8 @@ def test_train_completion_logprob_matches_the_full_softmax(tiny_cfg: Config) -> 
     assert got.tolist() == pytest.approx([float(want_0), float(want_1)], abs=1e-4)
 
 
-def test_train_grpo_update_favours_the_rewarded_judgment(tiny_cfg: Config) -> None:
-    trainer = _trainer(replace(tiny_cfg, train={"stage": "grpo", "lr": 0.05}, reweight={"mode": "uniform"}))
+def test_train_grpo_update_favours_the_rewarded_judgment(tiny_cfg: Config, make_trainer) -> None:
+    trainer = make_trainer(replace(tiny_cfg, train={"stage": "grpo", "lr": 0.05}, reweight={"mode": "uniform"}))
     prompt = trainer.data.train[0].ids[0]
     tok = trainer.tokenizer
     good, bad = (tok("Verdict: " + c, add_special_tokens=False)["input_ids"] for c in ("A", "B"))
