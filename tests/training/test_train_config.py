@@ -36,7 +36,7 @@ def test_train_unknown_section_is_refused() -> None:
         ({"reweight": {"mode": "meta"}}, "reweight.mode", "uniform, bilevel"),
         ({"reweight": {"hypergrad": "exact"}}, "reweight.hypergrad", "first_order, second_order"),
         ({"train": {"stage": "ppo"}}, "train.stage", "sft, dpo, grpo"),
-        ({"data": {"sources": ["humaneval"]}}, "data.sources", "ldb_mbpp, ldb_mbpp_mutant, mbppplus_mutant, mbppplus_trunc"),
+        ({"data": {"sources": ["humaneval"]}}, "data.sources", "ldb_mbpp, ldb_mbpp_mutant, mbppplus_mutant"),
         ({"model": {"target_modules": ["q_proj", "up_proj"]}}, "model.target_modules", "q_proj, k_proj"),
         ({"data": {"domain_key": "model"}}, "data.domain_key", "source, difficulty, policy"),
     ],
