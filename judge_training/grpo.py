@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from daj.protocol import JudgeMode, encode_prompt, parse_reasoning_output, render_prompt
+from daj.protocol import JudgeMode, parse_reasoning_output
 from judge_training.completions import CompletionLogprob, pad_completions
-from judge_training.data import EncodedPair
+from judge_training.data import EncodedPair, pair_prompt_ids
 from judge_training.reweighting import TrainLossAt, forward_at
 
 
@@ -61,11 +61,9 @@ def reasoning_prompts(tokenizer: object, pairs: Sequence[EncodedPair], rng: rand
     """One reasoning-mode prompt per pair, in a random order: (ids, correct letter, domain)."""
     prompts = []
     for item in pairs:
-        pair = item.pair
         passing_first = rng.random() < 0.5
-        code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
-        text = render_prompt(tokenizer, pair.problem, code_a, code_b, JudgeMode.REASONING)
-        prompts.append((encode_prompt(tokenizer, text), "A" if passing_first else "B", item.domain))
+        ids = pair_prompt_ids(tokenizer, item.pair, passing_first, JudgeMode.REASONING)
+        prompts.append((ids, "A" if passing_first else "B", item.domain))
     return prompts
 
 

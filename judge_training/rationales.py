@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
-from daj.protocol import JudgeMode, encode_prompt, render_prompt, target_text
+from daj.protocol import JudgeMode, encode_prompt, target_text
 from judge_training.completions import CompletionLogprob, pad_completions
-from judge_training.data import EncodedPair
+from judge_training.data import EncodedPair, pair_prompt_ids
 from judge_training.reweighting import TrainLossAt, forward_at
 
 _QUOTE_CHARS = 70
@@ -42,7 +42,7 @@ def rationale(passing: str, failing: str, passing_letter: str) -> str:
     """Why the passing program is the right pick, naming the candidates by their letters in this order."""
     good, bad = passing_letter, "B" if passing_letter == "A" else "A"
     passing_lines, failing_lines = _lines(passing), _lines(failing)
-    if failing_lines and len(failing_lines) <= len(passing_lines) and passing.strip().startswith(failing.strip()):
+    if failing_lines and passing.strip().startswith(failing.strip()):  # a prefix never has more lines
         return (f"Candidate {bad} stops in the middle of the program: its last line is {_quote(failing_lines[-1])}, "
                 f"so it is incomplete and cannot work. Candidate {good} is complete.")
     if passing.strip() and failing.strip().startswith(passing.strip()):
@@ -75,14 +75,15 @@ class ReasoningBatch:
         return int(self.input_ids.shape[0])
 
 
+_ORDERS = (("A", True), ("B", False))  # (letter of the passing program, passing program shown first)
+
+
 def reasoning_rows(tokenizer: object, pair: EncodedPair) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, answer ids) for the pair with the passing program first (A), then second (B)."""
     example, eos = pair.pair, getattr(tokenizer, "eos_token_id", None)
     rows = []
-    for letter, (code_a, code_b) in (("A", (example.chosen, example.rejected)),
-                                     ("B", (example.rejected, example.chosen))):  # fmt: skip
-        rendered = render_prompt(tokenizer, example.problem, code_a, code_b, JudgeMode.REASONING)
-        prompt = encode_prompt(tokenizer, rendered)
+    for letter, passing_first in _ORDERS:
+        prompt = pair_prompt_ids(tokenizer, example, passing_first, JudgeMode.REASONING)
         answer = target_text(letter, JudgeMode.REASONING, rationale(example.chosen, example.rejected, letter))
         answer_ids = encode_prompt(tokenizer, answer) + ([int(eos)] if eos is not None else [])
         rows.append((prompt, answer_ids))
@@ -124,7 +125,8 @@ def evaluate_reasoning(
     peft_model.eval()
     correct, parsed, samples = [], [], []
     for pair in pairs:
-        for (prompt, _), letter in zip(reasoning_rows(tokenizer, pair), ("A", "B"), strict=True):
+        for letter, passing_first in _ORDERS:
+            prompt = pair_prompt_ids(tokenizer, pair.pair, passing_first, JudgeMode.REASONING)
             ids = torch.tensor([prompt], dtype=torch.long)
             out = peft_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
                                       max_new_tokens=max_new_tokens, pad_token_id=pad_id)  # fmt: skip
