@@ -81,11 +81,19 @@ def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
         ldb_mutants, stats = D.ldb_mutant_pairs(data_dir, programs, rates, cfg.mutants_per_problem, cfg.seed)
         pairs += ldb_mutants
         info["ldb_mutant_stats"] = stats
+    if "bigcodebench_mutant" in cfg.sources:
+        bcb_mutants, stats = D.bigcodebench_mutant_pairs(data_dir, cfg.mutants_per_problem, cfg.seed)
+        pairs += bcb_mutants
+        info["bigcodebench_mutant_stats"] = stats
     if "mbppplus_truncation" in cfg.sources:
         cuts, stats = D.truncation_pairs(data_dir, rates, cfg.truncations_per_problem, cfg.seed)
         pairs += cuts
         info["truncation_stats"] = stats
-    files = [data_dir / "evalplus/MbppPlus.jsonl.gz", *sorted(data_dir.glob("ldb/mbpp__*.jsonl.gz"))]
+    files = [
+        data_dir / "evalplus/MbppPlus.jsonl.gz",
+        *sorted(data_dir.glob("ldb/mbpp__*.jsonl.gz")),
+        *([data_dir / "bigcodebench/BigCodeBench.hf_data.jsonl.gz"] if "bigcodebench_mutant" in cfg.sources else []),
+    ]
     info["source_files"] = {str(f.relative_to(data_dir)): D.file_digest(f) for f in files if f.is_file()}
     return pairs
 

@@ -14,7 +14,9 @@ import yaml
 
 from daj.lora import adapter_problem
 
-SOURCES = ("ldb_mbpp", "ldb_mbpp_mutant", "mbppplus_mutant", "mbppplus_truncation", "synthetic")
+SOURCES = (
+    "bigcodebench_mutant", "ldb_mbpp", "ldb_mbpp_mutant", "mbppplus_mutant", "mbppplus_truncation", "synthetic"
+)
 DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
 STAGES = ("sft", "dpo", "grpo")
 SFT_FORMATS = ("verdict", "reasoning")

@@ -14,6 +14,8 @@ Sources (never the HumanEval ``test`` split):
   formatting cannot give the answer away.
 - ``ldb_mbpp_mutant``: the same AST mutants, of the *passing LDB programs* (the policy models' own code),
   judged by the MBPP+ base tests of the problem; kept when the original passes and the mutant fails.
+- ``bigcodebench_mutant``: the same AST mutants of BigCodeBench canonical solutions, judged by each task's
+  unittest suite (tasks whose libraries this interpreter lacks are left out): longer, library-heavy programs.
 - ``mbppplus_truncation``: the MBPP+ canonical solution against prefixes of it (cut at a line or mid-line)
   and against run-ons (the solution followed by a cut-off example ``assert``), that the sandbox confirms
   fail: the failure modes of sampled programs that stop early or keep writing into a token limit, common
@@ -33,6 +35,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -310,13 +313,15 @@ def _confirmed_failures(
     workers: int,
     source: str,
     policy: str,
+    limits: Any = None,
 ) -> tuple[list[PairExample], dict[str, int]]:
     """Run every (program, spec) job in the sandbox; keep (canonical, broken) pairs where the canonical passes
     and the broken copy fails. ``jobs`` lists each plan's canonical, then its broken copies, in plan order.
-    A plan's problem may name its own ``policy`` (who wrote the passing program); else ``policy`` is used."""
+    A plan's problem may name its own ``policy`` (who wrote the passing program); else ``policy`` is used.
+    ``limits`` (a ``sandbox.Limits``) defaults to the sandbox's own, sized for MBPP-style functions."""
     from sandbox import Sandbox
 
-    results = iter(Sandbox(workers=workers).run_many(jobs, desc=source))
+    results = iter(Sandbox(limits=limits, workers=workers).run_many(jobs, desc=source))
     pairs: list[PairExample] = []
     stats: dict[str, int] = defaultdict(int)
     for problem, canonical, broken in plans:
@@ -332,6 +337,49 @@ def _confirmed_failures(
                 )
         stats["canonical_passes" if canonical_ok else "canonical_fails"] += 1
     return pairs, dict(stats)
+
+
+def bigcodebench_tasks(data_dir: Path) -> list[dict[str, Any]]:
+    """The BigCodeBench tasks whose libraries (declared, and imported by the task and its tests) this
+    interpreter has: the others would come back ``unsupported`` from the sandbox and can give no label."""
+    from sandbox import bigcodebench_unittest
+    from sandbox.runner import missing_modules
+
+    tasks = read_jsonl(data_dir / "bigcodebench/BigCodeBench.hf_data.jsonl.gz")
+    needs = {task["task_id"]: bigcodebench_unittest(task).required_modules for task in tasks}
+    missing = set(missing_modules(sys.executable, tuple(sorted(set().union(*needs.values())))))
+    return [task for task in tasks if not missing.intersection(needs[task["task_id"]])]
+
+
+def bigcodebench_mutant_pairs(
+    data_dir: Path, per_problem: int, seed: int, workers: int = 2, limit_tasks: int | None = None
+) -> tuple[list[PairExample], dict[str, int]]:
+    """BigCodeBench canonical solution vs AST mutants of it, judged by the task's own unittest suite: a kept
+    pair needs the canonical to pass and the mutant to fail. Longer, library-heavy programs (files, regexes,
+    dates, collections) next to MBPP's short functions. The problem is the task's ``complete_prompt``
+    (imports, signature, docstring: the HumanEval shape); the programs are ``code_prompt`` + body, re-printed
+    by ``ast.unparse``. No pass rates exist for these tasks, so their difficulty is ``unknown``."""
+    from sandbox import bigcodebench_unittest
+    from sandbox.limits import BIGCODEBENCH_LIMITS
+
+    rng = random.Random(seed + 2)
+    tasks = bigcodebench_tasks(data_dir)[:limit_tasks]
+    jobs: list[tuple[str, Any]] = []
+    plans: list[Plan] = []
+    for task in tasks:
+        source = task["code_prompt"] + task["canonical_solution"]
+        try:
+            canonical = ast.unparse(ast.parse(source))
+            mutants = ast_mutants(source, rng, per_problem)
+        except SyntaxError:
+            continue
+        spec = bigcodebench_unittest(task)
+        plans.append(({"task_id": task["task_id"], "prompt": task["complete_prompt"]}, canonical, mutants))
+        jobs.extend([(canonical, spec), *((m, spec) for _, m in mutants)])
+    pairs, stats = _confirmed_failures(
+        plans, jobs, {}, workers, "bigcodebench_mutant", "mutant", limits=BIGCODEBENCH_LIMITS
+    )
+    return pairs, {**stats, "tasks_with_libraries": len(tasks)}
 
 
 # ---------------------------------------------------------------- MBPP+ truncations
