@@ -170,6 +170,7 @@ def test_train_bigcodebench_tasks_need_only_libraries_this_interpreter_has() -> 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared data folder not present")
 def test_train_bigcodebench_mutants_are_confirmed_by_the_task_unittests() -> None:
     from sandbox import Sandbox, bigcodebench_unittest
+    from sandbox.limits import BIGCODEBENCH_LIMITS
 
     pairs, stats = D.bigcodebench_mutant_pairs(SHARED_DATA, per_problem=2, seed=0, workers=2, limit_tasks=5)
     assert pairs and stats["canonical_passes"] >= 1 and stats["tasks_with_libraries"] == 5
@@ -180,5 +181,6 @@ def test_train_bigcodebench_mutants_are_confirmed_by_the_task_unittests() -> Non
         assert pair.problem == task["complete_prompt"] and pair.rejected != pair.chosen
         assert pair.chosen == ast.unparse(ast.parse(task["code_prompt"] + task["canonical_solution"]))
     spec = bigcodebench_unittest(tasks[pairs[0].task_id])
-    passed, failed = Sandbox(workers=1).run_many([(pairs[0].chosen, spec), (pairs[0].rejected, spec)], desc="check")
+    sandbox = Sandbox(limits=BIGCODEBENCH_LIMITS, workers=1)
+    passed, failed = sandbox.run_many([(pairs[0].chosen, spec), (pairs[0].rejected, spec)], desc="check")
     assert passed.passed and not failed.passed
