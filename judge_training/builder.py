@@ -92,7 +92,7 @@ def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     files = [
         data_dir / "evalplus/MbppPlus.jsonl.gz",
         *sorted(data_dir.glob("ldb/mbpp__*.jsonl.gz")),
-        *([data_dir / "bigcodebench/BigCodeBench.hf_data.jsonl.gz"] if "bigcodebench_mutant" in cfg.sources else []),
+        *([data_dir / D.BIGCODEBENCH_FILE] if "bigcodebench_mutant" in cfg.sources else []),
     ]
     info["source_files"] = {str(f.relative_to(data_dir)): D.file_digest(f) for f in files if f.is_file()}
     return pairs

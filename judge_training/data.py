@@ -40,13 +40,17 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daj.protocol import VERDICT_CHOICES, JudgeMode, encode_prompt, render_prompt
+
+if TYPE_CHECKING:
+    from sandbox import Limits, TestSpec
 
 logger = logging.getLogger(__name__)
 
 LDB_MBPP_MODELS = ("codellama", "gpt-3.5-turbo-0613", "starcoder")
+BIGCODEBENCH_FILE = "bigcodebench/BigCodeBench.hf_data.jsonl.gz"
 DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
 
 
@@ -313,12 +317,12 @@ def _confirmed_failures(
     workers: int,
     source: str,
     policy: str,
-    limits: Any = None,
+    limits: Limits | None = None,
 ) -> tuple[list[PairExample], dict[str, int]]:
     """Run every (program, spec) job in the sandbox; keep (canonical, broken) pairs where the canonical passes
     and the broken copy fails. ``jobs`` lists each plan's canonical, then its broken copies, in plan order.
     A plan's problem may name its own ``policy`` (who wrote the passing program); else ``policy`` is used.
-    ``limits`` (a ``sandbox.Limits``) defaults to the sandbox's own, sized for MBPP-style functions."""
+    ``limits`` defaults to the sandbox's own, sized for MBPP-style functions."""
     from sandbox import Sandbox
 
     results = iter(Sandbox(limits=limits, workers=workers).run_many(jobs, desc=source))
@@ -339,16 +343,17 @@ def _confirmed_failures(
     return pairs, dict(stats)
 
 
-def bigcodebench_tasks(data_dir: Path) -> list[dict[str, Any]]:
-    """The BigCodeBench tasks whose libraries (declared, and imported by the task and its tests) this
-    interpreter has: the others would come back ``unsupported`` from the sandbox and can give no label."""
+def bigcodebench_tasks(data_dir: Path) -> list[tuple[dict[str, Any], TestSpec]]:
+    """The BigCodeBench tasks, each with its test spec, whose libraries (declared, and imported by the task and
+    its tests) this interpreter has: the others would come back ``unsupported`` from the sandbox and can give
+    no label. One ``find_spec`` probe covers every task."""
     from sandbox import bigcodebench_unittest
     from sandbox.runner import missing_modules
 
-    tasks = read_jsonl(data_dir / "bigcodebench/BigCodeBench.hf_data.jsonl.gz")
-    needs = {task["task_id"]: bigcodebench_unittest(task).required_modules for task in tasks}
-    missing = set(missing_modules(sys.executable, tuple(sorted(set().union(*needs.values())))))
-    return [task for task in tasks if not missing.intersection(needs[task["task_id"]])]
+    specs = [(task, bigcodebench_unittest(task)) for task in read_jsonl(data_dir / BIGCODEBENCH_FILE)]
+    needed = sorted(set().union(*(spec.required_modules for _, spec in specs)))
+    missing = set(missing_modules(sys.executable, tuple(needed)))
+    return [(task, spec) for task, spec in specs if not missing.intersection(spec.required_modules)]
 
 
 def bigcodebench_mutant_pairs(
@@ -359,21 +364,19 @@ def bigcodebench_mutant_pairs(
     dates, collections) next to MBPP's short functions. The problem is the task's ``complete_prompt``
     (imports, signature, docstring: the HumanEval shape); the programs are ``code_prompt`` + body, re-printed
     by ``ast.unparse``. No pass rates exist for these tasks, so their difficulty is ``unknown``."""
-    from sandbox import bigcodebench_unittest
     from sandbox.limits import BIGCODEBENCH_LIMITS
 
     rng = random.Random(seed + 2)
     tasks = bigcodebench_tasks(data_dir)[:limit_tasks]
     jobs: list[tuple[str, Any]] = []
     plans: list[Plan] = []
-    for task in tasks:
+    for task, spec in tasks:
         source = task["code_prompt"] + task["canonical_solution"]
         try:
             canonical = ast.unparse(ast.parse(source))
             mutants = ast_mutants(source, rng, per_problem)
         except SyntaxError:
             continue
-        spec = bigcodebench_unittest(task)
         plans.append(({"task_id": task["task_id"], "prompt": task["complete_prompt"]}, canonical, mutants))
         jobs.extend([(canonical, spec), *((m, spec) for _, m in mutants)])
     pairs, stats = _confirmed_failures(

@@ -163,24 +163,25 @@ def test_train_bigcodebench_tasks_need_only_libraries_this_interpreter_has() -> 
 
     tasks = D.bigcodebench_tasks(SHARED_DATA)
     assert 0 < len(tasks) < 1140  # some tasks need libraries (tensorflow, nltk, ...) that are not installed
-    for task in tasks:
-        assert all(importlib.util.find_spec(m) is not None for m in bigcodebench_unittest(task).required_modules)
+    for task, spec in tasks:
+        assert spec == bigcodebench_unittest(task)
+        assert all(importlib.util.find_spec(m) is not None for m in spec.required_modules)
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared data folder not present")
 def test_train_bigcodebench_mutants_are_confirmed_by_the_task_unittests() -> None:
-    from sandbox import Sandbox, bigcodebench_unittest
+    from sandbox import Sandbox
     from sandbox.limits import BIGCODEBENCH_LIMITS
 
     pairs, stats = D.bigcodebench_mutant_pairs(SHARED_DATA, per_problem=2, seed=0, workers=2, limit_tasks=5)
     assert pairs and stats["canonical_passes"] >= 1 and stats["tasks_with_libraries"] == 5
-    tasks = {t["task_id"]: t for t in D.bigcodebench_tasks(SHARED_DATA)[:5]}
+    tasks = {task["task_id"]: (task, spec) for task, spec in D.bigcodebench_tasks(SHARED_DATA)[:5]}
     for pair in pairs:
-        task = tasks[pair.task_id]
+        task, _ = tasks[pair.task_id]
         assert pair.source == "bigcodebench_mutant" and pair.difficulty == "unknown"
         assert pair.problem == task["complete_prompt"] and pair.rejected != pair.chosen
         assert pair.chosen == ast.unparse(ast.parse(task["code_prompt"] + task["canonical_solution"]))
-    spec = bigcodebench_unittest(tasks[pairs[0].task_id])
+    _, spec = tasks[pairs[0].task_id]
     sandbox = Sandbox(limits=BIGCODEBENCH_LIMITS, workers=1)
     passed, failed = sandbox.run_many([(pairs[0].chosen, spec), (pairs[0].rejected, spec)], desc="check")
     assert passed.passed and not failed.passed
