@@ -11,6 +11,9 @@ fresh problem text, so neither the verdict cache nor vLLM's prefix cache carries
   vs the raw engine (`AsyncLLM.generate`) fed the same token ids in the same rounds. Target <= 1.10x.
 - repeat latency: the same request again, answered from the verdict cache. Target p50 < 20 ms.
 - throughput: 16 concurrent clients vs one at a time, distinct selections. Target >= 3x.
+
+All of it with `execution: off`: this measures the judge path; benchmarks/bench_execution.py measures the
+execution-grounded pipeline against it.
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ def bench_overhead(url: str, engine, loop_thread, sizes: list[int], repeats: int
             service_s, raw_s, calls = [], [], 0
             for _ in range(repeats):
                 tag = uuid.uuid4().hex
-                body = {"problem": problem(tag), "candidates": candidates(n, tag), "strategy": strategy}
+                body = {"problem": problem(tag), "candidates": candidates(n, tag), "strategy": strategy,
+                        "execution": "off"}
                 started = time.perf_counter()
                 response = httpx.post(f"{url}/select", json=body, timeout=1800).json()
                 service_s.append(time.perf_counter() - started)
@@ -126,7 +130,7 @@ def bench_overhead(url: str, engine, loop_thread, sizes: list[int], repeats: int
 
 def bench_repeat_latency(url: str, samples: int) -> dict:  # type: ignore[type-arg]
     tag = uuid.uuid4().hex
-    body = {"problem": problem(tag), "candidates": candidates(8, tag)}
+    body = {"problem": problem(tag), "candidates": candidates(8, tag), "execution": "off"}
     httpx.post(f"{url}/select", json=body, timeout=600).raise_for_status()
     latencies = []
     with httpx.Client(timeout=60) as client:
@@ -141,7 +145,7 @@ def bench_repeat_latency(url: str, samples: int) -> dict:  # type: ignore[type-a
 def bench_throughput(url: str, selections: int, clients: int) -> dict:  # type: ignore[type-arg]
     def run_one(_: int) -> None:
         tag = uuid.uuid4().hex
-        body = {"problem": problem(tag), "candidates": candidates(8, tag)}
+        body = {"problem": problem(tag), "candidates": candidates(8, tag), "execution": "off"}
         httpx.post(f"{url}/select", json=body, timeout=1800).raise_for_status()
 
     started = time.perf_counter()

@@ -9,6 +9,7 @@ numbers are those of the code path users get. Both backends return the response 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,12 +26,15 @@ class JudgeOptions:
     mode: str = "verdict"
     orders: str = "both"
     adapter: Path | None = None  # folder of a LoRA adapter
+    shipped: bool = False  # the service's default judge, served as `daj serve` serves it (merged on the CPU)
 
 
 class JudgeBackend(Protocol):
     supports_pointwise: bool
 
-    async def select(self, problem: str, codes: list[str], strategy: str, request_id: str) -> dict[str, Any]: ...
+    async def select(
+        self, problem: str, codes: list[str], strategy: str, request_id: str, execution: str = "off"
+    ) -> dict[str, Any]: ...
 
     async def score(self, problem: str, code: str, request_id: str) -> PointwiseScore: ...
 
@@ -49,37 +53,28 @@ class InProcessBackend:
 
     @classmethod
     async def start(cls, model: str, options: JudgeOptions, max_candidates: int) -> InProcessBackend:
-        from daj.models import resolve_model
+        """The engine and selection service `daj serve` would build: with `options.shipped`, the default adapter
+        from the adapters folder, merged into the base weights on the CPU exactly as the service does."""
         from service.adapters import AdapterRegistry
-        from service.cache import MemoryVerdictCache
-        from service.engine.vllm_local import VllmEngine
+        from service.app import build_engine
         from service.metrics import Metrics
         from service.selection import SelectionService
-        from service.settings import Settings
 
-        adapters_dir = options.adapter.resolve().parent if options.adapter else Path(os.devnull)
-        settings = Settings(
-            model=model,
-            adapters_dir=adapters_dir,
-            default_adapter=None,
-            redis_url=None,
-            max_candidates=max(max_candidates, 2),
-            api_keys=[],
-        )
-        registry = AdapterRegistry(adapters_dir)
+        settings = eval_settings(model, options, max_candidates)
+        engine = build_engine(settings)
+        registry = AdapterRegistry(settings.adapters_dir, merged=engine.merged_adapter)
         if options.adapter is not None:
             _check_adapter(registry, options.adapter)
-        engine = VllmEngine(
-            resolve_model(settings.model, settings.cache_dir),
-            max_model_len=settings.max_model_len,
-            kv_cache_gib=settings.kv_cache_gib,
-        )
         await engine.start()
-        cache = MemoryVerdictCache(settings.cache_max_entries, settings.cache_ttl_s)
-        service = SelectionService(engine, cache, registry, settings, Metrics())
+        metrics = Metrics()
+        cache = verdict_cache(settings)
+        executor = await start_executor(settings, metrics)
+        service = SelectionService(engine, cache, registry, settings, metrics, executor)
         return cls(service, options)
 
-    async def select(self, problem: str, codes: list[str], strategy: str, request_id: str) -> dict[str, Any]:
+    async def select(
+        self, problem: str, codes: list[str], strategy: str, request_id: str, execution: str = "off"
+    ) -> dict[str, Any]:
         from service.errors import ApiError
         from service.protocol import SelectRequest
 
@@ -90,6 +85,7 @@ class InProcessBackend:
             orders=self.options.orders,
             mode=self.options.mode,
             adapter=self.options.adapter.name if self.options.adapter else None,
+            execution=execution,
         )
         try:
             prepared = self.service.prepare(request)
@@ -105,6 +101,102 @@ class InProcessBackend:
 
     async def close(self) -> None:
         await self.service.engine.close()
+        if self.service.executor is not None:
+            self.service.executor.close()
+
+
+def verdict_cache(settings: Any) -> Any:
+    """The verdict cache of an evaluation: on disk under the cache dir, keyed exactly as the service's."""
+    from service.cache import CachedVerdict
+
+    return DiskCache(CachedVerdict.from_json, settings.cache_dir / "eval-verdicts")
+
+
+def eval_settings(model: str, options: JudgeOptions, max_candidates: int) -> Any:
+    """The service's settings for an evaluation: its defaults (execution, prompt, combine rule) plus the judge
+    the options name. No Redis: verdicts and runs are cached in the process (runs also on disk)."""
+    from service.settings import Settings
+
+    common = {"model": model, "redis_url": None, "max_candidates": max(max_candidates, 2), "api_keys": []}
+    if options.shipped:
+        return Settings(**common)
+    adapters_dir = options.adapter.resolve().parent if options.adapter else Path(os.devnull)
+    return Settings(**common, adapters_dir=adapters_dir, default_adapter=None, merge_default_adapter="off")
+
+
+class DiskCache:
+    """A service cache (same interface) on disk, in the sandbox's sqlite store, so a resumed or repeated
+    evaluation neither runs the same program on the same probes twice nor asks the judge the same question
+    twice (verdict-mode answers are greedy, so a cached verdict is the verdict)."""
+
+    kind = "disk"
+
+    def __init__(self, decode: Callable[[str], Any], directory: Path | None = None) -> None:
+        from sandbox.cache import ResultCache
+
+        self.store = ResultCache(directory)
+        self.decode = decode
+
+    async def get_many(self, keys: list[str]) -> list[Any]:
+        found = [self.store.get(key) for key in keys]
+        return [self.decode(hit["value"]) if hit else None for hit in found]
+
+    async def set_many(self, items: dict[str, Any]) -> None:
+        for key, value in items.items():
+            self.store.put(key, {"value": value.to_json()})
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+async def start_executor(settings: Any, metrics: Any) -> Any:
+    """The service's executor over the disk cache, after its self-check (which must pass for execution)."""
+    from service.execution import CandidateRun, Executor
+
+    executor = Executor(settings, DiskCache(CandidateRun.from_json), metrics)  # type: ignore[arg-type]
+    await executor.self_check()
+    return executor
+
+
+class ExecutionBackend:
+    """Execution without a judge: the service's plan, sandbox runs and grouping, for the exec-* methods."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    @classmethod
+    async def start(cls, max_candidates: int) -> ExecutionBackend:
+        from service.adapters import AdapterRegistry
+        from service.cache import MemoryVerdictCache
+        from service.metrics import Metrics
+        from service.selection import SelectionService
+
+        settings = eval_settings("none", JudgeOptions(), max_candidates)
+        metrics = Metrics()
+        executor = await start_executor(settings, metrics)
+        if not executor.available:
+            raise RuntimeError(f"the sandbox is unavailable here: {executor.error}")
+        service = SelectionService(None, MemoryVerdictCache(1, 1), AdapterRegistry(settings.adapters_dir),  # type: ignore[arg-type]
+                                   settings, metrics, executor)
+        return cls(service)
+
+    async def group(self, problem: str, codes: list[str]) -> Any:
+        """The grouping of these candidates, or None when the service would not run them (no entry point, nothing
+        to run). A sandbox failure or a blown budget raises: an evaluation must not record it as a pick."""
+        from service.protocol import ExecutionMode, SelectRequest
+
+        request = SelectRequest(problem=problem, candidates=list(codes))
+        plan = self.service.plan_execution(request, list(codes))
+        executed, _ = await self.service.execute(plan, list(codes), required=True)
+        if executed is None and plan.probe_set is not None:
+            raise RuntimeError(f"execution did not run although planned ({ExecutionMode.REQUIRED})")
+        return executed.grouping if executed is not None else None
+
+    async def close(self) -> None:
+        self.service.executor.close()
 
 
 def _check_adapter(registry: Any, adapter: Path) -> None:
@@ -128,10 +220,13 @@ class HttpBackend:
         self.client = daj_client.AsyncClient(base_url=url)
         self.options = options
 
-    async def select(self, problem: str, codes: list[str], strategy: str, request_id: str) -> dict[str, Any]:
+    async def select(
+        self, problem: str, codes: list[str], strategy: str, request_id: str, execution: str = "off"
+    ) -> dict[str, Any]:
         import daj_client
 
-        options: dict[str, Any] = {"strategy": strategy, "orders": self.options.orders, "mode": self.options.mode}
+        options: dict[str, Any] = {"strategy": strategy, "orders": self.options.orders, "mode": self.options.mode,
+                                   "execution": execution}
         if self.options.adapter is not None:
             options["adapter"] = self.options.adapter.name  # the service must know it under this name
         try:

@@ -46,9 +46,19 @@ def eval_command(
     seeds: Annotated[int, typer.Option(min=1, help="Draws per problem and N (seeds 0..k-1).")] = 5,
     methods: Annotated[
         str,
-        typer.Option(help="Judge methods and baselines: pairwise,pointwise,majority (random and oracle always run)."),
+        typer.Option(
+            help="Methods: pairwise (judge only), exec+judge (the service's default pipeline), exec-filter, "
+            "exec-filter-all, exec-cluster, pointwise, majority (random and oracle always run)."
+        ),
     ] = "majority,pointwise,pairwise",
-    model: Annotated[str, typer.Option(help="Judge backbone: alias, local folder or hub id.")] = DEFAULT_MODEL,
+    model: Annotated[
+        str,
+        typer.Option(help="Judge backbone: alias, local folder or hub id. With neither --model nor --adapter, the "
+                     "shipped judge is evaluated as `daj serve` serves it (default adapter, merged on the CPU)."),
+    ] = DEFAULT_MODEL,
+    base: Annotated[
+        bool, typer.Option("--base", help="The untrained base model instead of the shipped judge.")
+    ] = False,
     adapter: Annotated[
         Path | None,
         typer.Option(
@@ -93,6 +103,7 @@ def eval_command(
         concurrency=concurrency,
         n_boot=n_boot,
         execution_baselines=execution_baselines or pools[0].parent / "execution_baselines.json",
+        base=base,
     )
     try:
         outcome = run_eval(config)

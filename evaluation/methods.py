@@ -15,14 +15,21 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from daj.pools import Pool
-from evaluation.backends import JudgeBackend, SelectionRejected
+from evaluation.backends import ExecutionBackend, JudgeBackend, SelectionRejected
 from evaluation.metrics import oracle, random_expected
 from evaluation.records import NO_STRATEGY, JudgmentRecord, SelectionRecord
 from evaluation.sampling import Draw
+from service.pipeline import Grouping
 from service.tournament import normalize_code
 
-JUDGE_METHODS = ("pairwise", "pointwise")
+JUDGE_METHODS = ("pairwise", "pointwise", "exec+judge")
 BASELINE_METHODS = ("random", "oracle", "majority")
+EXECUTION_METHODS = ("exec-filter", "exec-filter-all", "exec-cluster")
+"""Execution without the judge, through the service's own probes, sandbox runs and grouping:
+- exec-filter: uniform over the top group (the most examples and tests passed; the service's group rule);
+- exec-filter-all: the same, but uniform over ALL candidates when none passes every check (the offline
+  baseline of sandbox/baselines.py);
+- exec-cluster: the largest behaviour cluster of the top group (consensus); tied clusters uniformly."""
 
 
 class Selector(Protocol):
@@ -98,23 +105,58 @@ class MajoritySelector:
 
 
 class PairwiseSelector:
-    """A tournament of the pairwise judge, through the service's code (in-process) or its HTTP API."""
+    """A tournament of the pairwise judge, through the service's code (in-process) or its HTTP API: `pairwise`
+    is the judge alone (execution off), `exec+judge` the service's default pipeline (execution auto)."""
 
-    method = "pairwise"
-
-    def __init__(self, backend: JudgeBackend, strategy: str) -> None:
+    def __init__(self, backend: JudgeBackend, strategy: str, method: str = "pairwise") -> None:
         self.backend = backend
         self.strategy = strategy
+        self.method = method
+        self.execution = "off" if method == "pairwise" else "auto"
 
     async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
         codes = [pool.candidates[i] for i in draw.indices]
-        request_id = f"eval-{self.strategy}-n{draw.n}-s{draw.seed}-{draw.task_id.replace('/', '_')}"
+        stem = "exec" if self.execution != "off" else "judge"
+        request_id = f"eval-{stem}-{self.strategy}-n{draw.n}-s{draw.seed}-{draw.task_id.replace('/', '_')}"
         started = time.perf_counter()
         try:
-            response = await self.backend.select(pool.problem, codes, self.strategy, request_id)
+            response = await self.backend.select(pool.problem, codes, self.strategy, request_id, self.execution)
         except SelectionRejected as exc:
             return _record(self, pool, draw, 0.0, error=str(exc))
         return record_from_response(self, pool, draw, response, time.perf_counter() - started)
+
+
+class ExecutionSelector:
+    """The service's execution and grouping without the judge (see EXECUTION_METHODS)."""
+
+    strategy = NO_STRATEGY
+
+    def __init__(self, method: str, executor: ExecutionBackend) -> None:
+        self.method = method
+        self.executor = executor
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        labels = _labels(pool, draw)
+        codes = [pool.candidates[i] for i in draw.indices]
+        started = time.perf_counter()
+        grouping = await self.executor.group(pool.problem, codes)
+        if grouping is None:  # nothing to run (no entry point, no probes): every candidate is as good as any
+            return _record(self, pool, draw, random_expected(labels), wall_s=time.perf_counter() - started)
+        tied = self._tied(grouping)
+        selected = sum(expected_pick(labels, group) for group in tied) / len(tied)
+        scores = [float(grouping.checks_passed[c]) + len(grouping.clusters[grouping.cluster_of[c]]) / (len(codes) + 1)
+                  for c in range(len(codes))]
+        return _record(self, pool, draw, selected, scores=scores, wall_s=time.perf_counter() - started)
+
+    def _tied(self, grouping: Grouping) -> list[list[int]]:
+        """The groups the pick is uniform over (a one-element list: uniform over that group)."""
+        top = [c for cid in grouping.top_clusters for c in grouping.clusters[cid]]
+        if self.method == "exec-filter":
+            return [top]
+        if self.method == "exec-filter-all":
+            return [top] if not grouping.no_candidate_passes else [list(range(len(grouping.cluster_of)))]
+        largest = max(len(grouping.clusters[cid]) for cid in grouping.top_clusters)
+        return [grouping.clusters[cid] for cid in grouping.top_clusters if len(grouping.clusters[cid]) == largest]
 
 
 def record_from_response(
@@ -141,6 +183,7 @@ def record_from_response(
         judgments=judgments,
         matches=len(response["results"]),
         ties=sum(1 for result in response["results"] if result["decided_by"] == "tie_rule"),
+        judge_decided=sum(1 for result in response["results"] if result["decided_by"] == "judge"),
         judge_calls=len(judgments),
         engine_calls=int(usage["judge_calls"]),
         prompt_tokens=int(usage["prompt_tokens"]),
@@ -195,16 +238,21 @@ def _identical_groups(codes: Sequence[str]) -> list[list[int]]:
     return list(groups.values())
 
 
+ALL_METHODS = BASELINE_METHODS + EXECUTION_METHODS + JUDGE_METHODS
+
+
 def selector_specs(methods: Sequence[str], strategies: Sequence[str]) -> list[tuple[str, str]]:
     """(method, strategy) of every selector to run, cheap baselines first; random and oracle always run."""
-    unknown = sorted(set(methods) - set(BASELINE_METHODS) - set(JUDGE_METHODS))
+    unknown = sorted(set(methods) - set(ALL_METHODS))
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; known: {list(BASELINE_METHODS + JUDGE_METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; known: {list(ALL_METHODS)}")
     specs = [(name, NO_STRATEGY) for name in BASELINE_METHODS if name in {"random", "oracle", *methods}]
+    specs.extend((name, NO_STRATEGY) for name in EXECUTION_METHODS if name in methods)
     if "pointwise" in methods:
         specs.append(("pointwise", NO_STRATEGY))
-    if "pairwise" in methods:
-        specs.extend(("pairwise", strategy) for strategy in strategies)
+    for name in ("pairwise", "exec+judge"):
+        if name in methods:
+            specs.extend((name, strategy) for strategy in strategies)
     return specs
 
 
@@ -212,16 +260,27 @@ def needs_judge(method: str) -> bool:
     return method in JUDGE_METHODS
 
 
-def build_selector(method: str, strategy: str, backend: JudgeBackend | None) -> Selector:
-    """One selector; judge methods need a backend (built only when some of their work is pending)."""
+def needs_execution(method: str) -> bool:
+    return method in EXECUTION_METHODS
+
+
+def build_selector(
+    method: str, strategy: str, backend: JudgeBackend | None, executor: ExecutionBackend | None = None
+) -> Selector:
+    """One selector; judge methods need a backend, execution methods an executor (each built only when some
+    of their work is pending)."""
     if method == "random":
         return RandomSelector()
     if method == "oracle":
         return OracleSelector()
     if method == "majority":
         return MajoritySelector()
+    if needs_execution(method):
+        if executor is None:
+            raise ValueError(f"method {method!r} needs an execution backend")
+        return ExecutionSelector(method, executor)
     if backend is None:
         raise ValueError(f"method {method!r} needs a judge backend")
     if method == "pointwise":
         return PointwiseSelector(backend)
-    return PairwiseSelector(backend, strategy)
+    return PairwiseSelector(backend, strategy, method)

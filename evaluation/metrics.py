@@ -231,6 +231,7 @@ def summarize(records: Sequence[SelectionRecord], n_boot: int = 1000, seed: int 
         "position_consistency": mean(float(c) for c in consistency),
         "matches_both_orders": len(consistency),
         "tie_rate": ties_rate(ok) if matches else None,
+        **judge_decided(ok, matches),
         "score_label_corr_within": within,
         "score_label_corr_within_draws": within_draws,
         "score_label_corr_global": global_correlation(ok),
@@ -240,6 +241,16 @@ def summarize(records: Sequence[SelectionRecord], n_boot: int = 1000, seed: int 
         "completion_tokens_per_selection": mean(r.completion_tokens for r in ok),
         "wall_s_per_selection": mean(r.wall_s for r in ok),
     }
+
+
+def judge_decided(records: Sequence[SelectionRecord], matches: int) -> dict[str, float | None]:
+    """Share of matches the judge decided, and of selections with at least one such match (None when the records
+    predate the count, or there were no matches)."""
+    if not matches or any(r.judge_decided is None for r in records):
+        return {"judge_decided_matches": None, "judge_decided_selections": None}
+    decided = [r.judge_decided or 0 for r in records]
+    return {"judge_decided_matches": sum(decided) / matches,
+            "judge_decided_selections": mean(float(count > 0) for count in decided)}
 
 
 def ties_rate(records: Sequence[SelectionRecord]) -> float | None:

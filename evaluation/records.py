@@ -37,6 +37,7 @@ class SelectionRecord:
     judgments: list[JudgmentRecord] = field(default_factory=list)
     matches: int = 0  # tournament matches after merging orders
     ties: int = 0  # matches decided by the tie rule (merged probability exactly 0.5)
+    judge_decided: int | None = None  # matches the judge decided (not consensus or tie rule); None: not recorded
     judge_calls: int = 0  # judgments the selection needs (cache hits included: the cost without a cache)
     engine_calls: int = 0  # judgments actually sent to the engine in this run (cache misses)
     prompt_tokens: int = 0

@@ -160,9 +160,12 @@ def markdown(report: dict[str, Any]) -> str:
         "Rates in %; [95% bootstrap CI over problems]. recovery = (selected - random) / (oracle - random), "
         "'—' where undefined (oracle == random) or not applicable.",
         "",
+        "judge decided: share of matches, and of selections with at least one match, that the judge decided "
+        "(not consensus or the tie rule).",
+        "",
         "| method | N | pass@1 | random | oracle | recovery | top-1 mixed | pair acc. | pos. cons. | ties "
-        "| corr within / global | judge calls | tokens | s/sel |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| judge decided (matches / selections) | corr within / global | judge calls | tokens | s/sel |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["results"]:
         tokens = (row["prompt_tokens_per_selection"] or 0) + (row["completion_tokens_per_selection"] or 0)
@@ -171,6 +174,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_pct(row['random_pass1'])} | {_pct(row['oracle_pass1'])} "
             f"| {_num(row['recovery'])}{_ci(row['recovery_ci'], 1, 2)} | {_pct(row['top1_mixed'])} "
             f"| {_pct(row['pairwise_accuracy'])} | {_pct(row['position_consistency'])} | {_pct(row['tie_rate'])} "
+            f"| {_pct(row.get('judge_decided_matches'))} / {_pct(row.get('judge_decided_selections'))} "
             f"| {_num(row['score_label_corr_within'])} / {_num(row['score_label_corr_global'])} "
             f"| {_num(row['judge_calls_per_selection'], 1)} | {tokens:.0f} | {_num(row['wall_s_per_selection'])} |"
         )

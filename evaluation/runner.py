@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from daj.models import DEFAULT_MODEL
 from daj.pools import Pool, read_pools
-from evaluation.backends import HttpBackend, InProcessBackend, JudgeBackend, JudgeOptions
-from evaluation.methods import build_selector, needs_judge, selector_specs
+from evaluation.backends import ExecutionBackend, HttpBackend, InProcessBackend, JudgeBackend, JudgeOptions
+from evaluation.methods import build_selector, needs_execution, needs_judge, selector_specs
 from evaluation.records import SelectionRecord, record_key
 from evaluation.sampling import Draw, ShortPool, make_draws
 
@@ -58,27 +58,46 @@ class EvalConfig:
     concurrency: int = 8
     n_boot: int = 1000
     execution_baselines: Path | None = None
+    base: bool = False  # the untrained base model, not the shipped judge
+
+    @property
+    def shipped(self) -> bool:
+        """No model or adapter named: evaluate what `daj serve` serves by default (the shipped judge)."""
+        return self.adapter is None and self.model == DEFAULT_MODEL and not self.base
 
     @property
     def judge_options(self) -> JudgeOptions:
-        return JudgeOptions(mode=self.mode, orders=self.orders, adapter=self.adapter)
+        return JudgeOptions(mode=self.mode, orders=self.orders, adapter=self.adapter, shipped=self.shipped)
 
     def fingerprint(self) -> dict[str, Any]:
         """What cached records depend on (not N, seeds, methods or problem count: those only add keys)."""
-        from daj.protocol import PROMPT_VERSION
+        from daj.probes import PROBES_VERSION
+        from evaluation.backends import eval_settings
         from evaluation.pointwise import POINTWISE_PROMPT_VERSION
 
+        settings = eval_settings(self.model, self.judge_options, 2)
+        adapter = self.adapter or (settings.adapters_dir / settings.default_adapter if self.shipped
+                                   and settings.default_adapter else None)
         return {
             "pools": {str(path): _file_hash(path) for path in self.pools},
             "backend": self.url or "in-process",
             "model": self.model,
-            "adapter": str(self.adapter.resolve()) if self.adapter else None,
-            "adapter_hash": _adapter_hash(self.adapter),
+            "adapter": str(adapter.resolve()) if adapter else None,
+            "adapter_hash": _adapter_hash(adapter),
             "mode": self.mode,
             "orders": self.orders,
-            "prompt_version": PROMPT_VERSION,
+            "prompt_version": settings.prompt_version,
             "pointwise_prompt_version": POINTWISE_PROMPT_VERSION,
+            "selection": {
+                "probes_version": PROBES_VERSION,
+                **{name: getattr(settings, name) for name in SELECTION_SETTINGS},
+            },
         }
+
+
+SELECTION_SETTINGS = ("consensus_margin", "evidence_inputs", "execution_generated_inputs", "execution_case_s",
+                      "execution_cpu_s", "execution_wall_s", "execution_output_chars")
+"""The service settings (env DAJ_*) that change what an execution-grounded selection picks."""
 
 
 def _file_hash(path: Path) -> str:
@@ -225,7 +244,7 @@ def run_eval(config: EvalConfig, backend_factory: BackendFactory | None = None) 
     factory = backend_factory or default_backend_factory(config)
     pools_by_id = {pool.task_id: pool for pool in loaded.pools}
     total = len(specs) * len(draws)
-    asyncio.run(_execute(pending, pools_by_id, cache, factory, config.concurrency, total))
+    asyncio.run(_execute(pending, pools_by_id, cache, factory, config.concurrency, total, max(config.ns)))
     records = [cache.get(record_key(m, s, d.n, d.seed, d.task_id)) for m, s in specs for d in draws]
     wall_s = time.perf_counter() - started
     log_invocation(config.out, wall_s, len(pending))
@@ -258,11 +277,17 @@ async def _execute(
     factory: BackendFactory,
     concurrency: int,
     total: int,
+    max_candidates: int = 32,
 ) -> None:
     """Run pending selections, `concurrency` at a time (so the engine batches them), caching each at once."""
     backend = await factory() if any(needs_judge(method) for (method, _), _ in pending) else None
+    executor = None
+    if any(needs_execution(method) for (method, _), _ in pending):
+        executor = await ExecutionBackend.start(max_candidates)
     try:
-        selectors = {spec: build_selector(spec[0], spec[1], backend) for spec in {spec for spec, _ in pending}}
+        selectors = {
+            spec: build_selector(spec[0], spec[1], backend, executor) for spec in {spec for spec, _ in pending}
+        }
         gate = asyncio.Semaphore(max(1, concurrency))
         with tqdm(total=total, initial=total - len(pending), desc="selections", unit="sel") as bar:
 
@@ -278,3 +303,5 @@ async def _execute(
     finally:
         if backend is not None:
             await backend.close()
+        if executor is not None:
+            await executor.close()

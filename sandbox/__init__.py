@@ -7,6 +7,7 @@ from sandbox.formats import (
     evalplus_io,
     humaneval_check,
     mbpp_asserts,
+    probes,
     script,
 )
 from sandbox.limits import Limits
@@ -25,5 +26,6 @@ __all__ = [
     "execute",
     "humaneval_check",
     "mbpp_asserts",
+    "probes",
     "script",
 ]

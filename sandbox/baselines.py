@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daj.pools import Pool, read_pools
+from daj.probes import doctest_examples, is_single_assert
+from daj.probes import informal_examples as informal_statement_examples
 from sandbox.formats import cases
 from sandbox.labels import humaneval_problems, read_jsonl
 from sandbox.runner import Sandbox
@@ -32,86 +34,14 @@ SEEDS = range(5)
 
 
 def docstring_examples(prompt: str) -> list[str]:
-    """``>>> expr`` + expected-output line(s) -> ``assert (expr) == (expected)`` snippets.
-
-    Examples whose expected output is not a Python expression (printed text, tracebacks) are skipped."""
-    lines, snippets, i = prompt.splitlines(), [], 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped.startswith(">>>"):
-            i += 1
-            continue
-        source = stripped[3:].strip()
-        i += 1
-        while i < len(lines) and lines[i].strip().startswith("..."):
-            source += "\n" + lines[i].strip()[3:].strip()
-            i += 1
-        expected = []
-        while (
-            i < len(lines)
-            and lines[i].strip()
-            and not lines[i].strip().startswith(">>>")
-            and '"""' not in lines[i]
-            and "'''" not in lines[i]
-        ):
-            expected.append(lines[i].strip())
-            i += 1
-        snippet = f"assert (\n{source}\n) == (\n{' '.join(expected)}\n)" if expected else ""
-        if snippet and _is_single_assert(snippet):
-            snippets.append(snippet)
-    return snippets
-
-
-_SEPARATORS = (" ==> ", " => ", " ➞ ", " should return ", " returns ", " -> ", " == ", " = ")
+    """``>>> expr`` + expected-output line(s) -> ``assert (expr) == (expected)`` snippets (daj.probes reads them,
+    as the service does)."""
+    return [example.as_assert() for example in doctest_examples(prompt)]
 
 
 def informal_examples(prompt: str, entry_point: str) -> list[str]:
-    """Examples written as ``f(x) ==> y`` / ``f(x) ➞ y`` / ``f(x) == y`` / ``f(x) returns y`` (HumanEval uses
-    these instead of ``>>>`` in about half the prompts). Lines whose two sides do not parse are skipped."""
-    snippets = []
-    for line in prompt.splitlines():
-        text = line.strip().lstrip("*").strip()
-        if not text.startswith(entry_point + "(") or ">>>" in text:
-            continue
-        for sep in _SEPARATORS:
-            left, found, right = text.partition(sep)
-            right = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", right.strip().rstrip(".")))
-            snippet = f"assert ({left}) == ({right})"
-            if found and _literal_call(left, entry_point) and _is_literal(right) and _is_single_assert(snippet):
-                snippets.append(snippet)
-                break
-    return snippets
-
-
-def _is_literal(source: str) -> bool:
-    try:
-        ast.literal_eval(source.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def _literal_call(source: str, entry_point: str) -> bool:
-    """``entry_point(<literals>)``: rules out recurrences like ``fib4(n) = fib4(n-1) + ...``."""
-    try:
-        node = ast.parse(source.strip(), mode="eval").body
-    except SyntaxError:
-        return False
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == entry_point
-        and all(_is_literal(ast.unparse(arg)) for arg in node.args)
-        and not node.keywords
-    )
-
-
-def _is_single_assert(source: str) -> bool:
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert)
+    """``f(x) ==> y`` / ``f(x) ➞ y`` / ``f(x) == y`` / ``f(x) returns y`` lines -> assert snippets."""
+    return [f"assert ({e.call}) == ({e.expected})" for e in informal_statement_examples(prompt, entry_point)]
 
 
 def generated_tests(samples: Sequence[str], limit: int = TESTS_PER_SAMPLE) -> list[str]:
@@ -132,7 +62,7 @@ def _longest_assert_prefix(text: str) -> str:
     lines = text.splitlines()
     for end in range(len(lines), 0, -1):
         candidate = " ".join(line.strip() for line in lines[:end])
-        if _is_single_assert(candidate):
+        if is_single_assert(candidate):
             return ast.unparse(ast.parse(candidate))
     return ""
 

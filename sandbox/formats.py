@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-MODES = ("script", "io", "unittest", "cases")
+MODES = ("script", "io", "unittest", "cases", "probes")
 
 # EvalPlus special oracles (evalplus/eval/__init__.py, unsafe_execute), keyed by entry point.
 _MBPP_SPECIAL = {
@@ -154,4 +154,28 @@ def cases(snippets: list[str], entry_point: str, prelude: str = "", case_seconds
     """Independent assert snippets; the result records one mark per snippet (P/F/E/T)."""
     return TestSpec(
         "cases", {"cases": list(snippets), "entry_point": entry_point, "prelude": prelude, "case_seconds": case_seconds}
+    )
+
+
+def probes(
+    items: list[dict],
+    entry_point: str,
+    prelude: str = "",
+    case_seconds: float = 1.0,
+    output_chars: int = 200,
+    max_timeouts: int = 3,
+) -> TestSpec:
+    """Behaviour probes: each item is ``{"kind", "call", "expected"}``. ``call`` is an expression whose value
+    is recorded as deterministic text (checked against the ``expected`` expression when there is one), or for
+    ``kind == "assert"`` an ``assert`` statement. The result has one mark (P/F/E/T) and one output per probe."""
+    return TestSpec(
+        "probes",
+        {
+            "probes": [dict(item) for item in items],
+            "entry_point": entry_point,
+            "prelude": prelude,
+            "case_seconds": case_seconds,
+            "output_chars": output_chars,
+            "max_timeouts": max_timeouts,
+        },
     )

@@ -9,8 +9,9 @@ Protocol: the job (JSON) arrives on stdin. The verdict is written as one line
 The parent accepts a verdict only with the right nonce, from the runner pid, and (for ``passed``) a zero exit
 status, so ``sys.exit(0)`` / ``os._exit(0)`` before the tests ran can never count as passing.
 
-Process layout inside the pid namespace: pid 1 ("init") mounts private tmpfs over the world-writable
-directories, forks the runner (pid 2) and reaps zombies; when the runner exits, init exits and the kernel
+Process layout inside the pid namespace: pid 1 ("init") builds a fresh, read-only root from an allowlist (the
+interpreter, system libraries, a few device nodes, its own /proc, private scratch tmpfs) and pivots into it,
+forks the runner (pid 2) and reaps zombies; when the runner exits, init exits and the kernel
 kills everything left in the namespace. The runner drops to an unprivileged, per-run uid, applies rlimits,
 and only then compiles and executes untrusted code.
 """
@@ -19,10 +20,13 @@ import builtins
 import ctypes
 import errno
 import json
+import math
 import os
+import re
 import resource
 import signal
 import sys
+from hashlib import sha256 as _sha256
 
 # Every function below resolves builtins through this private copy (CPython binds a function's builtins from
 # its module's __builtins__ when the function is created), so candidate code that patches builtins.exec,
@@ -32,75 +36,198 @@ __builtins__ = dict(builtins.__dict__)
 RUNNER_PID = 2
 _MS_RDONLY = 1
 _MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_NOEXEC = 8
 _MS_REMOUNT = 32
 _MS_BIND = 4096
-_MS_MOVE = 8192
 _MS_REC = 16384
-_MS_NODEV = 4
+_MS_PRIVATE = 1 << 18
+_MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # glibc has no pivot_root() wrapper: raw syscall numbers
 _PR_SET_NO_NEW_PRIVS = 38
-_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+# The new root is built from this allowlist (plus the interpreter's own prefixes); nothing else of the host
+# is reachable. Symlinks on the way are re-created (/bin -> usr/bin, /lib64 -> usr/lib64 on merged-/usr
+# systems), absent entries are skipped. /usr/bin is there for programs that run `sleep`, `sh -c`, `tar`, ...;
+# the multiarch library dirs hold libc, libffi, libssl, libstdc++ for the interpreter, its extension modules
+# and those programs; /lib/terminfo is ncurses' basic terminal database (`top -b` needs it). /etc/hosts is not
+# the host's: a two-line file naming localhost is written instead (_ETC_HOSTS).
+_MULTIARCH = getattr(sys.implementation, "_multiarch", "")
+_SYSTEM_PATHS = (
+    "/bin",
+    "/usr/bin",
+    f"/lib/{_MULTIARCH}",
+    f"/usr/lib/{_MULTIARCH}",
+    "/lib64",
+    "/usr/lib64",
+    "/usr/lib/locale",
+    "/usr/share/zoneinfo",
+    "/lib/terminfo",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+)
+_ETC_HOSTS = b"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+_LINKS = {
+    "/dev/fd": "/proc/self/fd",
+    "/dev/stdin": "/proc/self/fd/0",
+    "/dev/stdout": "/proc/self/fd/1",
+    "/dev/stderr": "/proc/self/fd/2",
+    "/var/lock": "/run/lock",
+}
+_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+_STAGING = ("/tmp", "/mnt", "/media", "/srv", "/opt")  # where the new root is assembled before the pivot
 
 
 class CaseTimeout(BaseException):
     """Raised by SIGALRM when one case of a ``cases`` job runs too long."""
 
 
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(ctypes.get_errno(), f"{what} failed")
+
+
 def _mount_tmpfs(libc, target: str, uid: int, size_mb: int) -> None:
-    """Give the sandbox its own empty, size-capped /tmp (and friends), owned by the sandbox uid."""
-    if not os.path.isdir(target) or os.path.islink(target):
-        return
+    """An empty, size-capped, writable tmpfs (the scratch /tmp and friends), owned by the sandbox uid."""
+    os.makedirs(target, exist_ok=True)
     opts = f"size={size_mb}m,mode=0700,uid={uid},gid={uid}".encode()
-    if libc.mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
-        raise OSError(ctypes.get_errno(), f"mount tmpfs on {target} failed")
+    _check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts), f"mount tmpfs on {target}")
+
+
+def _mount_points() -> list[bytes]:
+    """Mount points from /proc/self/mounts (space, tab, newline and backslash are written as octal escapes)."""
+    with open("/proc/self/mounts", "rb") as fh:
+        fields = [line.split()[1] for line in fh]
+    points = []
+    for field in fields:
+        out, i = bytearray(), 0
+        while i < len(field):
+            if field[i : i + 1] == b"\\" and field[i + 1 : i + 4].isdigit():
+                out.append(int(field[i + 1 : i + 4], 8))
+                i += 4
+            else:
+                out.append(field[i])
+                i += 1
+        points.append(bytes(out))
+    return points
 
 
 def _remount_readonly(libc) -> None:
-    """Make every inherited mount read-only in this mount namespace only (the host's view is unchanged), so
-    even world-writable host paths cannot be modified. Device nodes (/dev/null) keep working on a ro mount."""
-    with open("/proc/self/mounts") as fh:
-        points = [line.split()[1] for line in fh]
-    flags = _MS_RDONLY | _MS_REMOUNT | _MS_BIND
-    for point in points:
-        if point.startswith(("/proc", "/sys")) or point in _WRITABLE_DIRS:
+    """After the pivot: every mount of the new root read-only, nosuid and (but the device nodes) nodev, except
+    the scratch tmpfs and /proc. Device nodes (/dev/null) keep working on a read-only mount. Fails closed."""
+    writable = {d.encode() for d in _WRITABLE_DIRS}
+    devices = {d.encode() for d in _DEVICES}
+    for point in _mount_points():
+        if point == b"/proc" or point.startswith(b"/proc/") or point in writable:
             continue
-        if libc.mount(None, point.encode(), None, flags | _MS_NOSUID, None) != 0 and point == "/":
-            raise OSError(ctypes.get_errno(), "read-only remount of / failed")
+        flags = _MS_RDONLY | _MS_REMOUNT | _MS_BIND | _MS_NOSUID | (0 if point in devices else _MS_NODEV)
+        _check(libc.mount(None, point, None, flags, None), f"read-only remount of {point!r}")
 
 
-def _hidden_ancestor(path: str) -> str | None:
-    """Topmost ancestor of ``path`` that others cannot traverse (e.g. /root, mode 0700), if any."""
-    parts = path.strip("/").split("/")
-    for i in range(1, len(parts)):
-        ancestor = "/" + "/".join(parts[:i])
-        if not os.stat(ancestor).st_mode & 0o001:
-            return ancestor
-    return None
+def _bind(libc, source: str, target: str) -> None:
+    """Read-only bind mount of a host directory or file (with the mounts below it)."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))  # a file to mount over
+    _check(libc.mount(source.encode(), target.encode(), None, _MS_BIND | _MS_REC, None), f"bind {source}")
+    flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | (0 if source in _DEVICES else _MS_NODEV)
+    _check(libc.mount(None, target.encode(), None, flags, None), f"read-only remount of {target}")
 
 
-def _expose(libc, path: str) -> None:
-    """The interpreter may live under a private directory (pyenv in /root). Replace that directory, in this
-    namespace only, by an empty tmpfs holding just a bind mount of ``path``: the unprivileged runner can
-    import the stdlib, and everything else in the private directory stays invisible."""
-    ancestor = _hidden_ancestor(path)
-    if ancestor is None or not os.path.isdir(path):
-        return
-    stage = "/mnt"
-    if libc.mount(path.encode(), stage.encode(), None, _MS_BIND | _MS_REC, None) != 0:
-        raise OSError(ctypes.get_errno(), f"bind {path} failed")
-    if libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755") != 0:
-        raise OSError(ctypes.get_errno(), f"tmpfs on {ancestor} failed")
-    os.makedirs(path, exist_ok=True)
-    if libc.mount(stage.encode(), path.encode(), None, _MS_MOVE, None) != 0:
-        raise OSError(ctypes.get_errno(), f"move mount to {path} failed")
+def _plan(path: str, links: dict, binds: set, depth: int = 0) -> None:
+    """How to make host ``path`` reachable at the same absolute path in the new root: a symlink met on the way
+    is re-created (``links``) and its target planned in turn; what ``path`` finally names is bind-mounted
+    (``binds``). Nothing is mounted or created here."""
+    parts = [part for part in path.split("/") if part]
+    current = ""
+    for i, part in enumerate(parts):
+        current += "/" + part
+        if current in binds:
+            return
+        if os.path.islink(current):
+            target = links[current] = os.readlink(current)
+            if depth < 16:
+                resolved = os.path.join(os.path.dirname(current), target, *parts[i + 1 :])
+                _plan(os.path.normpath(resolved), links, binds, depth + 1)
+            return
+    if parts and os.path.exists(path):
+        binds.add(path)
+
+
+def _populate(libc, root: str, paths) -> set:
+    """Bind-mount and symlink ``paths`` into ``root``. Whatever lies under another bind is dropped first, so no
+    mount is hidden by a later one and nothing is ever created inside a bind mount (the host is never written)."""
+    links: dict = {}
+    binds: set = set()
+    for path in paths:
+        _plan(path, links, binds)
+
+    def covered(path: str) -> bool:
+        return any(path.startswith(bound + "/") for bound in binds)
+
+    binds = {path for path in binds if not covered(path)}
+    for path in sorted(binds):
+        _bind(libc, path, root + path)
+    for link, target in sorted(links.items()):
+        if not covered(link):
+            os.makedirs(root + os.path.dirname(link), exist_ok=True)
+            os.symlink(target, root + link)
+    return binds | set(links)
+
+
+def _allowlist(job: dict) -> list[str]:
+    """The interpreter's prefixes, at the paths it knows them by: the base install, the venv when site is on
+    (its site-packages), the runner's resolved ``expose`` list, and sys.executable (a venv's bin/python is a
+    symlink into the base install); then the base system's libraries and programs."""
+    own = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sys.executable)
+    paths = {os.path.abspath(p) for p in (*job.get("expose", ()), *own) if p}
+    paths.update(p for p in _SYSTEM_PATHS if not p.endswith("/"))
+    return sorted(paths)
+
+
+def _pivot_root(libc, root: str) -> None:
+    """Make ``root`` the root of this mount namespace and detach the host's tree entirely."""
+    number = _SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise OSError(errno.ENOSYS, f"pivot_root syscall number unknown for {os.uname().machine}")
+    os.chdir(root)
+    _check(libc.syscall(number, b".", b"."), "pivot_root")  # the old root now sits on top of the new one
+    _check(libc.umount2(b".", _MNT_DETACH), "detaching the old root")
+    os.chdir("/")
 
 
 def _confine_filesystem(job: dict) -> None:
+    """Build a fresh root from an allowlist and pivot into it (in this mount namespace only): a tmpfs with
+    read-only bind mounts of the interpreter's prefixes and the base system's libraries, four device nodes,
+    a fresh /proc of this pid namespace and the writable scratch tmpfs. The host's tree is then detached, so
+    nothing else of it (the project, .env files, home folders, /etc, /var) can be listed or read."""
     libc = ctypes.CDLL(None, use_errno=True)
-    for path in job.get("expose", ()):
-        _expose(libc, path)
-    _remount_readonly(libc)
+    _check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "making / private")
+    allowed = _allowlist(job)
+    root = next(
+        d
+        for d in _STAGING
+        if os.path.isdir(d) and not os.path.islink(d) and not any(p == d or p.startswith(d + "/") for p in allowed)
+    )
+    _check(libc.mount(b"tmpfs", root.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755"), "new root")
+    placed = _populate(libc, root, (*allowed, *_DEVICES))
     for target in _WRITABLE_DIRS:
-        _mount_tmpfs(libc, target, job["uid"], job["limits"]["scratch_mb"])
+        _mount_tmpfs(libc, root + target, job["uid"], job["limits"]["scratch_mb"])
+    for link, target in _LINKS.items():
+        if link not in placed:
+            os.makedirs(root + os.path.dirname(link), exist_ok=True)
+            os.symlink(target, root + link)
+    if "/etc/hosts" not in placed:
+        os.makedirs(root + "/etc", exist_ok=True)
+        with open(root + "/etc/hosts", "wb") as fh:  # lives in the new root's tmpfs: nothing of the host
+            fh.write(_ETC_HOSTS)
+    os.makedirs(root + "/proc", exist_ok=True)
+    flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    _check(libc.mount(b"proc", (root + "/proc").encode(), b"proc", flags, None), "mount proc")
+    _pivot_root(libc, root)
+    _remount_readonly(libc)
 
 
 def _drop_privileges(job: dict) -> None:
@@ -128,6 +255,7 @@ class Reporter:
         self._fd, self._nonce = fd, nonce
         self._write, self._getpid, self._exit = os.write, os.getpid, os._exit
         self._streams = (sys.stdout, sys.stderr)
+        self._dumps = json.dumps
 
     def note(self, exc: BaseException) -> None:
         """One line on stderr saying what was raised where (the verdict itself only carries the type name)."""
@@ -141,6 +269,10 @@ class Reporter:
             self._write(2, text.encode("utf-8", "replace"))
         except BaseException:
             pass
+
+    def outputs(self, texts: list) -> None:
+        """One ``DAJ-OUTPUTS`` line (JSON list of texts) before the verdict, for ``probes`` jobs."""
+        self._write(self._fd, f"DAJ-OUTPUTS {self._nonce} {self._dumps(texts)}\n".encode("utf-8", "replace"))
 
     def finish(self, status: str, detail: str = "-", cases: str = "-") -> None:
         """Write the verdict and leave at once (no atexit hooks, no lingering candidate threads)."""
@@ -357,6 +489,98 @@ def _run_cases(job: dict, snapshot: dict, candidate_ns: dict, assertion_error: t
     return "".join(marks)
 
 
+# ---- probes: what a program returns, as deterministic text -------------------------------------------------
+# Equal behaviour must give equal text in every run: sets and dict keys are sorted (hash seeds differ between
+# runs), floats are rounded, memory addresses masked, and long texts capped (a digest keeps them distinct).
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT_DIGITS = 6
+_MAX_DEPTH = 12
+
+
+def _canon(value, depth: int = 0) -> str:
+    if depth > _MAX_DEPTH:
+        return "..."
+    kind = type(value)
+    if kind is bool or value is None:
+        return repr(value)
+    if kind is int:
+        return repr(value) if abs(value) < 10**60 else f"int({value.bit_length()} bits, {hex(value)[-8:]})"
+    if kind is float:
+        if math.isnan(value) or math.isinf(value):
+            return repr(value)
+        rounded = round(value, _FLOAT_DIGITS)
+        return repr(0.0 if rounded == 0 else rounded)
+    if kind is str:
+        return repr(value)
+    if kind is list:
+        return "[" + ", ".join(_canon(v, depth + 1) for v in value) + "]"
+    if kind is tuple:
+        inner = ", ".join(_canon(v, depth + 1) for v in value)
+        return "(" + inner + ("," if len(value) == 1 else "") + ")"
+    if kind in (set, frozenset):
+        inner = ", ".join(sorted(_canon(v, depth + 1) for v in value))
+        return ("frozenset" if kind is frozenset else "set") + "({" + inner + "})"
+    if kind is dict:
+        items = sorted(_canon(k, depth + 1) + ": " + _canon(v, depth + 1) for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return kind.__name__ + ":" + _ADDRESS.sub("0x?", repr(value))
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    digest = _sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
+    return f"{text[:limit]}... [{len(text)} chars, sha256 {digest}]"
+
+
+def _same(out, expected) -> bool:
+    """``==``, with a relative tolerance for floats (doctest outputs are printed rounded)."""
+    if out == expected:
+        return True
+    if isinstance(out, float) and isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        return math.isclose(out, expected, rel_tol=1e-6, abs_tol=1e-9)
+    return False
+
+
+def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, list]:
+    """Each probe: an expression (``call``) whose value is recorded, checked against ``expected`` when given,
+    or an ``assert`` statement (``kind == "assert"``). Marks P/F/E/T, one per probe, and one output text each."""
+    setitimer, itimer = signal.setitimer, signal.ITIMER_REAL
+    signal.signal(signal.SIGALRM, _on_alarm)
+    limit, seconds = int(job.get("output_chars", 200)), float(job.get("case_seconds", 1.0))
+    marks, outputs = [], []
+    for probe in job["probes"]:
+        if marks.count("T") >= int(job.get("max_timeouts", 3)):
+            marks.append("T")
+            outputs.append("timeout")
+            continue
+        mark, text = "P", ""
+        try:
+            test_ns = _prepare_test_ns(job, snapshot, candidate_ns)
+            setitimer(itimer, seconds)
+            try:
+                if probe.get("kind") == "assert":
+                    exec(compile(probe["call"], "<case>", "exec"), test_ns)
+                    text = "passed"
+                else:
+                    value = eval(compile(probe["call"], "<case>", "eval"), test_ns)
+                    text = _canon(value)
+                    if probe.get("expected") is not None:
+                        expected = eval(compile(probe["expected"], "<case>", "eval"), test_ns)
+                        mark = "P" if _same(value, expected) else "F"
+            finally:
+                setitimer(itimer, 0)
+        except CaseTimeout:
+            mark, text = "T", "timeout"
+        except AssertionError:
+            mark, text = "F", "failed"
+        except BaseException as exc:
+            mark, text = "E", "raise " + type(exc).__name__
+        marks.append(mark)
+        outputs.append(_capped(text, limit))
+    return "".join(marks), outputs
+
+
 def _runner(job: dict, report_fd: int, nonce: str) -> None:
     reporter = Reporter(report_fd, nonce)
     os.write(report_fd, f"DAJ-ARMED {nonce}\n".encode())  # confinement done: what follows is the program's
@@ -388,6 +612,10 @@ def _runner(job: dict, report_fd: int, nonce: str) -> None:
         if mode == "cases":
             marks = _run_cases(job, snapshot, candidate_ns, assertion_error)
             reporter.finish("passed" if marks and set(marks) == {"P"} else "failed", "cases", marks)
+        if mode == "probes":
+            marks, outputs = _run_probes(job, snapshot, candidate_ns)
+            reporter.outputs(outputs)
+            reporter.finish("passed" if set(marks) <= {"P"} else "failed", "probes", marks or "-")
         reporter.finish("error", "UnknownMode")
     except BaseException as exc:
         reporter.note(exc)

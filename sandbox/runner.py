@@ -33,7 +33,8 @@ from sandbox.limits import Limits
 
 HARNESS = Path(__file__).with_name("harness.py")
 STATUSES = ("passed", "failed", "error", "syntax_error", "timeout", "killed", "unsupported")
-_VERDICT_VERSION = "3"
+_VERDICT_VERSION = "4"
+_REPORT_BYTES = 1 << 20  # the verdict channel: one report line, plus a probes run's outputs
 _SCRUBBED_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/tmp",
@@ -52,7 +53,9 @@ class SandboxError(RuntimeError):
 
 @dataclass
 class RunResult:
-    """Outcome of one program on one spec. ``cases`` holds per-case marks (P/F/E/T) for ``cases`` specs."""
+    """Outcome of one program on one spec. ``cases`` holds per-case marks (P/F/E/T) for ``cases`` and ``probes``
+    specs; ``outputs`` one deterministic text per probe (``probes`` specs only, empty if the program never got
+    to its probes)."""
 
     status: str
     duration: float
@@ -60,6 +63,7 @@ class RunResult:
     stderr: str = ""
     detail: str = ""
     cases: str = ""
+    outputs: list[str] = field(default_factory=list)
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -182,7 +186,7 @@ def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits
                 sel.unregister(key.fd)
                 continue
             buf = targets[key.fd]
-            cap = 65536 if key.fd == report_r else limits.capture_bytes
+            cap = _REPORT_BYTES if key.fd == report_r else limits.capture_bytes
             buf += chunk[: max(0, cap - len(buf))]
             streams.total += len(chunk)
         if streams.total > limits.output_bytes:
@@ -257,17 +261,40 @@ def _signal_status(returncode: int) -> tuple[str, str] | None:
     return "killed", names.get(sig, f"signal{sig}")
 
 
-def _verdict(streams: _Streams, nonce: str, returncode: int) -> tuple[str, str, str]:
-    """Decide (status, detail, cases). Success needs a well-formed report with the nonce, from the runner
-    process, AND exit status 0; anything else is not a pass."""
+def _probe_outputs(lines: list[str], nonce: str) -> tuple[list[str], list[str] | None]:
+    """Split off the ``DAJ-OUTPUTS <nonce> <json>`` line of a probes run; a malformed one counts as tampering."""
+    prefix = f"DAJ-OUTPUTS {nonce} "
+    rest = [line for line in lines if not line.startswith(prefix)]
+    found = [line[len(prefix) :] for line in lines if line.startswith(prefix)]
+    if not found:
+        return rest, []
+    try:
+        outputs = json.loads(found[0])
+    except json.JSONDecodeError:
+        return rest, None
+    if len(found) != 1 or not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+        return rest, None
+    return rest, outputs
+
+
+def _verdict(streams: _Streams, nonce: str, returncode: int) -> tuple[str, str, str, list[str]]:
+    """Decide (status, detail, cases, outputs). Success needs a well-formed report with the nonce, from the
+    runner process, AND exit status 0; anything else is not a pass."""
     if streams.timed_out:
-        return "timeout", "wall", ""
+        return "timeout", "wall", "", []
     if streams.over_output:
-        return "killed", "OutputLimit", ""
+        return "killed", "OutputLimit", "", []
     lines = bytes(streams.report).decode("utf-8", "replace").splitlines()
     if not lines or lines[0] != f"DAJ-ARMED {nonce}":
         raise SandboxError(f"sandbox did not start (rc={returncode}): {bytes(streams.stderr)[-2000:]!r}")
-    reports = lines[1:]
+    reports, outputs = _probe_outputs(lines[1:], nonce)
+    if outputs is None:
+        return "error", "ReportTampered", "", []
+    status, detail, case_marks = _report_verdict(reports, nonce, returncode)
+    return status, detail, case_marks, outputs if status in ("passed", "failed") else []
+
+
+def _report_verdict(reports: list[str], nonce: str, returncode: int) -> tuple[str, str, str]:
     if not reports:
         by_signal = _signal_status(returncode)
         return (*by_signal, "") if by_signal else ("error", f"NoReport_exit{returncode}", "")
@@ -332,10 +359,12 @@ def execute(
                 pipe.close()
         strays = sweep_uid(uid)
     duration = time.monotonic() - start
-    status, detail, case_marks = _verdict(streams, nonce, returncode)
+    status, detail, case_marks, outputs = _verdict(streams, nonce, returncode)
     if strays:
         detail = f"{detail};strays{strays}"
-    return RunResult(status, round(duration, 4), _text(streams.stdout), _text(streams.stderr), detail, case_marks)
+    return RunResult(
+        status, round(duration, 4), _text(streams.stdout), _text(streams.stderr), detail, case_marks, outputs
+    )
 
 
 def _wait(proc: subprocess.Popen, deadline: float) -> int:

@@ -1,4 +1,5 @@
-"""The pair-verdict cache: Redis when configured, else an in-process LRU. Never fails a request.
+"""The caches of the service (pair verdicts, execution results): Redis when configured, else an in-process
+LRU. Never fails a request.
 
 A key identifies everything that determines a verdict: backbone, adapter name and content hash, prompt
 version, mode and sampling parameters, and the sha256 of the problem and of both programs in the order
@@ -17,11 +18,18 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "daj:verdict:v1:"
+
+
+class Storable(Protocol):
+    def to_json(self) -> str: ...
+
+
+T = TypeVar("T", bound=Storable)
 
 
 @dataclass(frozen=True)
@@ -55,22 +63,25 @@ def verdict_cache_key(
     problem: str,
     code_a: str,
     code_b: str,
+    evidence: str = "",
 ) -> str:
+    """`evidence` is the rendered evidence section (v2 prompts): the same programs shown other evidence are
+    another question."""
     parts = [model, adapter, adapter_hash, prompt_version, mode, sampling, _sha256(problem), _sha256(code_a),
-             _sha256(code_b)]
+             _sha256(code_b), _sha256(evidence) if evidence else None]
     return KEY_PREFIX + _sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")))
 
 
-class VerdictCache(ABC):
-    """`get_many` and `set_many` never raise: a broken cache only costs judge calls."""
+class Cache(ABC, Generic[T]):
+    """`get_many` and `set_many` never raise: a broken cache only costs recomputation."""
 
     kind: str
 
     @abstractmethod
-    async def get_many(self, keys: list[str]) -> list[CachedVerdict | None]: ...
+    async def get_many(self, keys: list[str]) -> list[T | None]: ...
 
     @abstractmethod
-    async def set_many(self, items: dict[str, CachedVerdict]) -> None: ...
+    async def set_many(self, items: dict[str, T]) -> None: ...
 
     async def ping(self) -> bool:
         return True
@@ -79,7 +90,7 @@ class VerdictCache(ABC):
         return None
 
 
-class MemoryVerdictCache(VerdictCache):
+class MemoryCache(Cache[T]):
     """Bounded LRU with a TTL per entry, for one process."""
 
     kind = "memory"
@@ -88,11 +99,11 @@ class MemoryVerdictCache(VerdictCache):
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, CachedVerdict]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
-    async def get_many(self, keys: list[str]) -> list[CachedVerdict | None]:
+    async def get_many(self, keys: list[str]) -> list[T | None]:
         now = self._clock()
-        found: list[CachedVerdict | None] = []
+        found: list[T | None] = []
         for key in keys:
             entry = self._entries.get(key)
             if entry is None or entry[0] <= now:
@@ -103,7 +114,7 @@ class MemoryVerdictCache(VerdictCache):
             found.append(entry[1])
         return found
 
-    async def set_many(self, items: dict[str, CachedVerdict]) -> None:
+    async def set_many(self, items: dict[str, T]) -> None:
         expires = self._clock() + self.ttl_s
         for key, value in items.items():
             self._entries[key] = (expires, value)
@@ -115,7 +126,7 @@ class MemoryVerdictCache(VerdictCache):
         return len(self._entries)
 
 
-class RedisVerdictCache(VerdictCache):
+class RedisCache(Cache[T]):
     """Shared across replicas. Size is bounded by the server's `maxmemory` + `allkeys-lru` (see docker/)."""
 
     kind = "redis"
@@ -124,6 +135,7 @@ class RedisVerdictCache(VerdictCache):
         self,
         url: str,
         ttl_s: int,
+        decode: Callable[[str | bytes], T],
         on_error: Callable[[str], None] | None = None,
         timeout_s: float = 0.25,
         backoff_s: float = 2.0,
@@ -135,6 +147,7 @@ class RedisVerdictCache(VerdictCache):
 
         self.ttl_s = ttl_s
         self.backoff_s = backoff_s
+        self._decode_value = decode
         self._on_error = on_error or (lambda _op: None)
         self._clock = clock
         self._skip_until = 0.0
@@ -150,10 +163,10 @@ class RedisVerdictCache(VerdictCache):
         # Step aside for a moment so a dead Redis costs one timeout per back-off, not one per round.
         self._skip_until = self._clock() + self.backoff_s
         self._on_error(op)
-        logger.warning("verdict cache (redis) %s failed: %s: %s; serving without cache for %.1f s",
+        logger.warning("cache (redis) %s failed: %s: %s; serving without cache for %.1f s",
                        op, type(exc).__name__, exc, self.backoff_s)
 
-    async def get_many(self, keys: list[str]) -> list[CachedVerdict | None]:
+    async def get_many(self, keys: list[str]) -> list[T | None]:
         if not keys or not self._available():
             return [None] * len(keys)
         try:
@@ -163,17 +176,16 @@ class RedisVerdictCache(VerdictCache):
             return [None] * len(keys)
         return [self._decode(value) for value in raw]
 
-    @staticmethod
-    def _decode(value: bytes | None) -> CachedVerdict | None:
+    def _decode(self, value: bytes | None) -> T | None:
         if value is None:
             return None
         try:
-            return CachedVerdict.from_json(value)
+            return self._decode_value(value)
         except (ValueError, TypeError) as exc:
             logger.warning("ignoring a malformed cache entry: %s", exc)
             return None
 
-    async def set_many(self, items: dict[str, CachedVerdict]) -> None:
+    async def set_many(self, items: dict[str, T]) -> None:
         if not items or not self._available():
             return
         try:
@@ -188,8 +200,22 @@ class RedisVerdictCache(VerdictCache):
         try:
             return bool(await self._redis.ping())
         except Exception as exc:
-            logger.warning("verdict cache (redis) ping failed: %s: %s", type(exc).__name__, exc)
+            logger.warning("cache (redis) ping failed: %s: %s", type(exc).__name__, exc)
             return False
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+VerdictCache = Cache[CachedVerdict]
+
+
+class MemoryVerdictCache(MemoryCache[CachedVerdict]):
+    """The pair-verdict cache of one process."""
+
+
+class RedisVerdictCache(RedisCache[CachedVerdict]):
+    """The pair-verdict cache in Redis."""
+
+    def __init__(self, url: str, ttl_s: int, on_error: Callable[[str], None] | None = None, **options: Any) -> None:
+        super().__init__(url, ttl_s, CachedVerdict.from_json, on_error, **options)

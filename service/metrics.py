@@ -31,6 +31,20 @@ class Metrics:
         self.errors = Counter("daj_errors", "Error responses by code", ["code"], registry=r)
         self.inflight = Gauge("daj_inflight_selections", "Selections in flight", registry=r)
         self.tokens = Counter("daj_tokens", "Tokens processed by the judge", ["kind"], registry=r)
+        self.sandbox_ready = Gauge("daj_sandbox_ready", "1 when the sandbox self-check passed", registry=r)
+        self.sandbox_runs = Counter(
+            "daj_sandbox_runs", "Candidate runs by sandbox status (timeout, killed, ...)", ["status"], registry=r
+        )
+        self.sandbox_seconds = Histogram(
+            "daj_sandbox_run_seconds", "Wall time of one candidate's run", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.execution_cache = Counter("daj_execution_cache", "Execution cache lookups", ["result"], registry=r)
+        self.execution_budget_exceeded = Counter(
+            "daj_execution_budget_exceeded", "Selections whose execution ran over its budget", registry=r
+        )
+        self.selection_path = Counter(
+            "daj_selection_path", "Selections by path: execution or judge only (and why)", ["path"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -25,6 +25,12 @@ class Orders(StrEnum):
     SINGLE = "single"  # (A, B) only: half the judge calls
 
 
+class ExecutionMode(StrEnum):
+    AUTO = "auto"  # run the candidates when the sandbox works and an entry point is found, else judge only
+    OFF = "off"  # judge only
+    REQUIRED = "required"  # run them, or fail the request (503 without a sandbox, 422 without an entry point)
+
+
 class Candidate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,11 +58,48 @@ class SelectRequest(BaseModel):
         None
     )
     stream: bool = Field(False, description="Stream server-sent events instead of one JSON response.")
+    execution: ExecutionMode = Field(
+        ExecutionMode.AUTO, description="Run the candidates on examples, tests and generated inputs first."
+    )
+    entry_point: Annotated[
+        str | None,
+        Field(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+              description="The function the candidates implement; inferred from the problem when absent."),
+    ] = None
+    tests: Annotated[
+        list[str], Field(description="Assert statements every correct candidate passes, e.g. `assert f(2) == 4`.")
+    ] = []
+    inputs: Annotated[
+        list[str], Field(description="Argument lists to run the candidates on (no expected result), e.g. `[1, 2], 3`.")
+    ] = []
+    execution_budget_s: Annotated[
+        float | None, Field(gt=0, description="Time budget for running the candidates; capped by the server.")
+    ] = None
 
 
 class Winner(BaseModel):
     index: int
     id: str
+    reason: str = Field("", description="Why it won, in one line.")
+
+
+class Failure(BaseModel):
+    """The first example or test a candidate fails: enough to repair the program."""
+
+    input: str = Field(description="The expression or assert statement that was run.")
+    expected: str | None = Field(description="What it should give (None for an assert statement).")
+    actual: str = Field(description="What the candidate gave: a value, `raise <Type>`, `timeout` or `failed`.")
+
+
+class ExecutionSummary(BaseModel):
+    """How one candidate behaved in the sandbox."""
+
+    status: str = Field(description="Sandbox status: passed, failed, error, syntax_error, timeout, killed.")
+    examples_passed: int
+    examples_total: int
+    tests_passed: int
+    tests_total: int
+    first_failure: Failure | None = None
 
 
 class RankedCandidate(BaseModel):
@@ -67,6 +110,37 @@ class RankedCandidate(BaseModel):
     wins: int
     losses: int
     duplicate_of: int | None = Field(None, description="Index of the identical candidate that was judged instead.")
+    cluster: int | None = Field(None, description="Behaviour cluster (same output on every probe); None unrun.")
+    execution: ExecutionSummary | None = Field(None, description="None when the candidates were not run.")
+
+
+class Cluster(BaseModel):
+    """Candidates that behave the same on every probe."""
+
+    id: int
+    members: list[int] = Field(description="Candidate indices, request order.")
+    checks_passed: int = Field(description="Examples and tests its members pass.")
+    top_group: bool = Field(description="In the group that passes the most examples and tests.")
+
+
+class ProbeCounts(BaseModel):
+    examples: int
+    tests: int
+    inputs: int = Field(description="Caller and generated inputs run (after dropping the ones every leader raises on).")
+    dropped_inputs: int = Field(description="Inputs on which every top-group candidate raised: likely invalid.")
+
+
+class ExecutionReport(BaseModel):
+    """What execution did for the selection (or why it did not run)."""
+
+    status: Literal["ran", "off", "skipped"]
+    reason: str | None = Field(None, description="Why execution was skipped or off.")
+    entry_point: str | None = None
+    probes: ProbeCounts | None = None
+    clusters: list[Cluster] = []
+    runs: int = Field(0, description="Sandbox runs (one per distinct candidate; cache hits excluded).")
+    cached_runs: int = 0
+    elapsed_ms: float = 0.0
 
 
 class Judgment(BaseModel):
@@ -88,7 +162,10 @@ class MatchResult(BaseModel):
     pair: tuple[int, int]
     winner: int
     probability: float = Field(description="Probability that pair[0] beats pair[1] (orders averaged).")
-    decided_by: Literal["judge", "tie_rule"]
+    decided_by: Literal["judge", "consensus", "tie_rule"] = Field(
+        description="judge; consensus (the judge was unsure, the larger behaviour cluster won); tie_rule."
+    )
+    evidence: int = Field(0, description="Inputs on which the two disagree that the judge was shown.")
 
 
 class Usage(BaseModel):
@@ -108,6 +185,10 @@ class JudgeInfo(BaseModel):
 
 class SelectResponse(BaseModel):
     winner: Winner
+    no_candidate_passes: bool = Field(
+        False, description="No candidate passes every example and test: sample again or repair."
+    )
+    execution: ExecutionReport
     ranking: list[RankedCandidate]
     matches: list[Judgment]
     results: list[MatchResult]
@@ -146,4 +227,10 @@ class RoundEndEvent(BaseModel):
     remaining: list[int] = Field(description="Candidates still in the tournament after this round.")
 
 
-EVENT_NAMES = ("start", "match_start", "reasoning", "verdict", "round_end", "result", "error")
+class ClustersEvent(BaseModel):
+    clusters: list[Cluster]
+    players: list[int] = Field(description="Cluster representatives the judge will compare.")
+
+
+EVENT_NAMES = ("start", "execution", "clusters", "match_start", "reasoning", "verdict", "round_end", "result",
+               "error")

@@ -1,13 +1,20 @@
-"""A selection, end to end: validate, collapse identical candidates, run the tournament round by round.
+"""A selection, end to end: validate, collapse identical candidates, execute, cluster, run the tournament.
+
+Execution first (when the request allows it, the sandbox works and an entry point is found): every distinct
+candidate runs over the probe set, candidates are grouped by the checks they pass and clustered by behaviour
+(service/pipeline.py), and the judge only compares one representative of each top-group cluster, shown the
+inputs on which the two disagree. Otherwise the judge compares every distinct candidate (judge only), and the
+response says why.
 
 Each round: one cache read for all its ordered pairs, every miss sent to the engine at once (so continuous
 batching fills it and the shared problem prefix is reused), one cache write, then the orders are merged and
-the tournament advances. Events go to `emit` as they happen (the SSE stream), in this order: start, then per
-round match_start..., reasoning..., verdict..., round_end, and finally result.
+the tournament advances. Events go to `emit` as they happen (the SSE stream), in this order: start,
+execution, clusters, then per round match_start..., reasoning..., verdict..., round_end, and finally result.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import time
@@ -16,18 +23,28 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from daj.protocol import PROMPT_VERSION, JudgeMode, encode_prompt, render_prompt
+from daj.probes import EntryPoint, ProbeLimits, ProbeSet, build_probe_set, call_arguments, infer_entry_point
+from daj.protocol import PROMPT_V1, Disagreement, JudgeMode, encode_prompt, render_evidence, render_prompt
 from service.adapters import AdapterRegistry
 from service.cache import CachedVerdict, VerdictCache, verdict_cache_key
 from service.engine.base import Adapter, EngineError, JudgeCall, JudgeEngine, JudgeResult
 from service.errors import ApiError
+from service.execution import CandidateRun, ExecutionBudgetExceeded, ExecutionUnavailable, Executor
 from service.metrics import Metrics
+from service.pipeline import Grouping, checks_text, disagreements, group_candidates, seeded_order, with_consensus
 from service.protocol import (
     Candidate,
+    Cluster,
+    ClustersEvent,
+    ExecutionMode,
+    ExecutionReport,
+    ExecutionSummary,
+    Failure,
     JudgeInfo,
     Judgment,
     MatchResult,
     MatchStartEvent,
+    ProbeCounts,
     RankedCandidate,
     ReasoningEvent,
     RoundEndEvent,
@@ -38,7 +55,15 @@ from service.protocol import (
     Winner,
 )
 from service.settings import Settings
-from service.tournament import Knockout, MatchOutcome, OrderedVerdict, group_identical, make_tournament, merge_orders
+from service.tournament import (
+    Knockout,
+    MatchOutcome,
+    OrderedVerdict,
+    Tournament,
+    group_identical,
+    make_tournament,
+    merge_orders,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +76,17 @@ CONTEXT_MARGIN_TOKENS = 8
 
 
 @dataclass(frozen=True)
+class ExecutionPlan:
+    """What execution will do for a selection: run `probe_set`, or nothing, for `reason`."""
+
+    status: str  # "ran" (planned), "off" (the request said so) or "skipped"
+    reason: str | None = None
+    entry_point: str | None = None
+    probe_set: ProbeSet | None = None
+    budget_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class PreparedSelection:
     request: SelectRequest
     ids: list[str]
@@ -58,6 +94,7 @@ class PreparedSelection:
     representative: list[int]  # index of the first identical candidate, for each candidate
     players: list[int]  # the representatives, in request order
     adapter: Adapter | None
+    plan: ExecutionPlan = ExecutionPlan("off")
 
     @property
     def mode(self) -> JudgeMode:
@@ -82,6 +119,17 @@ class _OrderedPair:
     pair: tuple[int, int]
     order: tuple[int, int]
     cache_key: str
+    evidence: tuple[Disagreement, ...] = ()
+
+
+@dataclass
+class Executed:
+    """Execution results of one selection, per candidate (request order), and how they group."""
+
+    plan: ExecutionPlan
+    runs: list[CandidateRun]
+    grouping: Grouping
+    report: ExecutionReport
 
 
 class SelectionService:
@@ -92,12 +140,14 @@ class SelectionService:
         adapters: AdapterRegistry,
         settings: Settings,
         metrics: Metrics,
+        executor: Executor | None = None,
     ) -> None:
         self.engine = engine
         self.cache = cache
         self.adapters = adapters
         self.settings = settings
         self.metrics = metrics
+        self.executor = executor
         # Set when the service begins to shut down: engine failures from then on are a retryable 503.
         self.shutting_down = False
 
@@ -120,9 +170,71 @@ class SelectionService:
         adapter = self.adapters.resolve(adapter_name)
         representative = group_identical(codes)
         players = sorted(set(representative))
-        prepared = PreparedSelection(request, ids, codes, representative, players, adapter)
+        plan = self.plan_execution(request, [codes[p] for p in players])
+        prepared = PreparedSelection(request, ids, codes, representative, players, adapter, plan)
         self._check_context(prepared)
         return prepared
+
+    def _check_execution_fields(self, request: SelectRequest) -> None:
+        limits = self.settings
+        for field_name, items in (("tests", request.tests), ("inputs", request.inputs)):
+            if len(items) > limits.execution_max_tests:
+                raise ApiError(422, f"{field_name}: {len(items)} given, at most {limits.execution_max_tests} allowed "
+                               "(execution_max_tests)", "too_many_items", field_name)
+            for index, item in enumerate(items):
+                if len(item) > limits.execution_max_test_chars:
+                    raise ApiError(422, f"{field_name}[{index}]: {len(item)} characters, at most "
+                                   f"{limits.execution_max_test_chars} allowed (execution_max_test_chars)",
+                                   "field_too_long", f"{field_name}[{index}]")
+        for index, test in enumerate(request.tests):
+            try:
+                ast.parse(test)
+            except (SyntaxError, ValueError) as exc:
+                raise ApiError(422, f"tests[{index}]: not Python statements ({exc})", "invalid_value",
+                               f"tests[{index}]") from None
+        for index, given in enumerate(request.inputs):
+            if call_arguments(f"f({given})", "f") is None:
+                raise ApiError(422, f"inputs[{index}]: not an argument list of Python literals, e.g. `[1, 2], 'a'`",
+                               "invalid_value", f"inputs[{index}]")
+        budget = request.execution_budget_s
+        if budget is not None and budget > limits.execution_budget_s:
+            raise ApiError(422, f"execution_budget_s: {budget:g} s asked, at most {limits.execution_budget_s:g} s "
+                           "allowed (execution_budget_s)", "invalid_value", "execution_budget_s")
+
+    def plan_execution(self, request: SelectRequest, codes: list[str]) -> ExecutionPlan:
+        """Decide whether and on what the candidates will run; `required` turns every reason not to into an
+        error, `auto` into a judge-only selection that says why."""
+        self._check_execution_fields(request)
+        mode = request.execution
+        if mode is ExecutionMode.OFF:
+            return ExecutionPlan("off", "execution is off in the request")
+        required = mode is ExecutionMode.REQUIRED
+        entry = infer_entry_point(request.problem, codes, request.entry_point)
+        if entry.name is None:
+            if required:
+                raise ApiError(422, f"entry_point: not given and not inferred ({entry.how}); name the function",
+                               "entry_point_unknown", "entry_point")
+            return ExecutionPlan("skipped", f"no entry point: {entry.how}")
+        if self.executor is None or not self.executor.available:
+            why = self.executor.error if self.executor is not None else "no sandbox configured"
+            if required:
+                raise ApiError(503, f"execution: required, but the sandbox is unavailable ({why})",
+                               "sandbox_unavailable", "execution")
+            return ExecutionPlan("skipped", f"sandbox unavailable: {why}", entry.name)
+        probe_set = self._probe_set(request, codes, entry)
+        if probe_set is None or not probe_set.probes:
+            if required:
+                raise ApiError(422, "execution: required, but there is nothing to run: the problem has no examples "
+                               "and its signature no type hints; give tests or inputs", "no_probes", "tests")
+            return ExecutionPlan("skipped", "nothing to run: no examples, tests, inputs or type hints", entry.name)
+        budget = request.execution_budget_s or self.settings.execution_budget_s
+        return ExecutionPlan("ran", None, entry.name, probe_set, budget)
+
+    def _probe_set(self, request: SelectRequest, codes: list[str], entry: EntryPoint) -> ProbeSet | None:
+        limits = ProbeLimits(max_generated_inputs=self.settings.execution_generated_inputs,
+                             max_probes=self.settings.execution_generated_inputs + 2 * self.settings.execution_max_tests
+                             + 32)
+        return build_probe_set(request.problem, codes, entry, request.tests, request.inputs, limits)
 
     def _unpack_candidates(self, candidates: list[str | Candidate]) -> tuple[list[str], list[str]]:
         ids: list[str] = []
@@ -150,11 +262,13 @@ class SelectionService:
         return len(self.engine.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _check_context(self, prepared: PreparedSelection) -> None:
-        """Every pair the tournament could judge must fit the context: check the two longest candidates."""
+        """Every pair the tournament could judge must fit the context: check the two longest candidates. (The
+        evidence section is shortened or left out per pair when it does not fit.)"""
         if len(prepared.players) < 2:
             return
         tokenizer = self.engine.tokenizer
-        overhead = len(encode_prompt(tokenizer, render_prompt(tokenizer, "", "", "", prepared.mode)))
+        overhead = len(encode_prompt(tokenizer, render_prompt(tokenizer, "", "", "", prepared.mode,
+                                                              version=self.settings.prompt_version)))
         problem_tokens = self._token_count(prepared.request.problem)
         sizes = sorted(((self._token_count(prepared.codes[p]), p) for p in prepared.players), reverse=True)
         (largest, worst), (second, runner_up) = sizes[0], sizes[1]
@@ -185,7 +299,8 @@ class SelectionService:
     def judge_info(self, prepared: PreparedSelection) -> JudgeInfo:
         adapter = prepared.adapter
         return JudgeInfo(model=self.settings.model, adapter=adapter.name if adapter else None,
-                         adapter_hash=adapter.content_hash if adapter else None, prompt_version=PROMPT_VERSION)
+                         adapter_hash=adapter.content_hash if adapter else None,
+                         prompt_version=self.settings.prompt_version)
 
     async def run(self, prepared: PreparedSelection, selection_id: str, emit: Emit | None = None) -> SelectResponse:
         started = time.perf_counter()
@@ -193,30 +308,93 @@ class SelectionService:
         request = prepared.request
         await _emit(emit, "start", StartEvent(candidates=len(prepared.codes), unique_candidates=len(prepared.players),
                                               strategy=request.strategy, judge=self.judge_info(prepared)))
-        tournament = make_tournament(request.strategy, prepared.players)
+        codes = [prepared.codes[rep] for rep in prepared.representative]  # identical ones run once
+        executed, plan = await self.execute(prepared.plan, codes, request.execution is ExecutionMode.REQUIRED)
+        report = executed.report if executed else _unexecuted_report(plan)
+        await _emit(emit, "execution", report)
+        players = list(prepared.players)
+        if executed is not None:
+            players = executed.grouping.players()
+            if request.strategy == "knockout":
+                players = seeded_order(players)
+            await _emit(emit, "clusters", ClustersEvent(clusters=report.clusters, players=players))
+        self.metrics.selection_path.labels("execution" if executed else plan.status).inc()
+        tournament = make_tournament(request.strategy, players)
         judgments: list[Judgment] = []
+        evidence_shown: dict[tuple[int, int], int] = {}
         while (pairs := tournament.next_round()) is not None:
             round_index = tournament.round_index
-            verdicts, round_judgments = await self._play_round(prepared, selection_id, round_index, pairs, usage, emit)
+            verdicts, round_judgments = await self._play_round(prepared, executed, selection_id, round_index, pairs,
+                                                               usage, emit, evidence_shown)
             judgments.extend(round_judgments)
-            outcomes = [merge_orders(round_index, pair, verdicts[pair]) for pair in pairs]
+            outcomes = [self._outcome(executed, round_index, pair, verdicts[pair]) for pair in pairs]
             tournament.record(outcomes)
-            remaining = tournament.alive if isinstance(tournament, Knockout) else list(prepared.players)
-            await _emit(emit, "round_end", RoundEndEvent(round=round_index, results=[_result(o) for o in outcomes],
-                                                         remaining=list(remaining)))
-        response = self._response(prepared, tournament, judgments, usage, started)
+            remaining = tournament.alive if isinstance(tournament, Knockout) else list(players)
+            await _emit(emit, "round_end", RoundEndEvent(
+                round=round_index, results=[_result(o, evidence_shown) for o in outcomes], remaining=list(remaining)))
+        response = self._response(prepared, executed, report, tournament, judgments, usage, started, evidence_shown)
         self.metrics.selections.labels(request.strategy.value, request.mode.value).inc()
         return response
 
-    def _ordered_pairs(self, prepared: PreparedSelection, round_index: int,
+    def _outcome(self, executed: Executed | None, round_index: int, pair: tuple[int, int],
+                 verdicts: list[OrderedVerdict]) -> MatchOutcome:
+        outcome = merge_orders(round_index, pair, verdicts)
+        if executed is None:
+            return outcome
+        sizes = (executed.grouping.size(pair[0]), executed.grouping.size(pair[1]))
+        return with_consensus(outcome, verdicts, sizes, self.settings.consensus_margin)
+
+    async def execute(self, plan: ExecutionPlan, codes: list[str],
+                      required: bool = False) -> tuple[Executed | None, ExecutionPlan]:
+        """Run the distinct programs of `codes` over the plan's probe set and group them (None when the plan
+        says not to run, or the run failed: the returned plan then says why). Evaluation calls this too."""
+        if plan.probe_set is None or self.executor is None:
+            return None, plan
+        try:
+            execution = await self.executor.run(codes, plan.probe_set, plan.budget_s)
+        except (ExecutionBudgetExceeded, ExecutionUnavailable) as exc:
+            if required:
+                raise ApiError(503, f"execution: {exc}", "execution_failed", "execution") from exc
+            logger.warning("selection falls back to the judge alone: %s", exc)
+            return None, ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point)
+        runs = [execution.runs[code] for code in codes]
+        grouping = group_candidates(runs, plan.probe_set)
+        report = _execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs,
+                                   execution.elapsed_s)
+        return Executed(plan, runs, grouping, report), plan
+
+    def _ordered_pairs(self, prepared: PreparedSelection, executed: Executed | None, round_index: int,
                        pairs: list[tuple[int, int]]) -> list[_OrderedPair]:
         both = prepared.request.orders == "both"
         ordered = []
         for i, j in pairs:
+            shown: tuple[Disagreement, ...] = ()
+            if executed is not None and self.settings.prompt_version != PROMPT_V1:
+                shown = tuple(disagreements(executed.plan.probe_set, executed.grouping,  # type: ignore[arg-type]
+                                            executed.runs[i], executed.runs[j], self.settings.evidence_inputs))
             for first, second in ((i, j), (j, i)) if both else ((i, j),):
-                key = self._cache_key(prepared, prepared.codes[first], prepared.codes[second])
-                ordered.append(_OrderedPair(round_index, (i, j), (first, second), key))
+                evidence = shown if first == i else tuple(item.swapped() for item in shown)
+                evidence = self._fitting_evidence(prepared, first, second, evidence)
+                key = self._cache_key(prepared, prepared.codes[first], prepared.codes[second], evidence)
+                ordered.append(_OrderedPair(round_index, (i, j), (first, second), key, evidence))
         return ordered
+
+    def _fitting_evidence(self, prepared: PreparedSelection, first: int, second: int,
+                          evidence: tuple[Disagreement, ...]) -> tuple[Disagreement, ...]:
+        """The most evidence items (in order) whose prompt still fits the context."""
+        while evidence:
+            if len(self._prompt_ids(prepared, first, second, evidence)) + prepared.answer_tokens \
+                    <= self.settings.max_model_len:
+                return evidence
+            evidence = evidence[:-1]
+        return evidence
+
+    def _prompt_ids(self, prepared: PreparedSelection, first: int, second: int,
+                    evidence: tuple[Disagreement, ...]) -> list[int]:
+        tokenizer = self.engine.tokenizer
+        prompt = render_prompt(tokenizer, prepared.request.problem, prepared.codes[first], prepared.codes[second],
+                               prepared.mode, evidence, self.settings.prompt_version)
+        return encode_prompt(tokenizer, prompt)
 
     def _sampling(self, prepared: PreparedSelection) -> dict[str, object]:
         if prepared.mode is JudgeMode.VERDICT:
@@ -229,25 +407,30 @@ class SelectionService:
     def _temperature(prepared: PreparedSelection) -> float:
         return REASONING_VOTE_TEMPERATURE if prepared.request.votes > 1 else 0.0
 
-    def _cache_key(self, prepared: PreparedSelection, code_a: str, code_b: str) -> str:
+    def _cache_key(self, prepared: PreparedSelection, code_a: str, code_b: str,
+                   evidence: tuple[Disagreement, ...] = ()) -> str:
         adapter = prepared.adapter
         return verdict_cache_key(
             model=self.settings.model, adapter=adapter.name if adapter else None,
-            adapter_hash=adapter.content_hash if adapter else None, prompt_version=PROMPT_VERSION,
+            adapter_hash=adapter.content_hash if adapter else None, prompt_version=self.settings.prompt_version,
             mode=prepared.mode.value, sampling=self._sampling(prepared), problem=prepared.request.problem,
-            code_a=code_a, code_b=code_b,
+            code_a=code_a, code_b=code_b, evidence=render_evidence(evidence),
         )
 
     async def _play_round(
         self,
         prepared: PreparedSelection,
+        executed: Executed | None,
         selection_id: str,
         round_index: int,
         pairs: list[tuple[int, int]],
         usage: _UsageCounter,
         emit: Emit | None,
+        evidence_shown: dict[tuple[int, int], int],
     ) -> tuple[dict[tuple[int, int], list[OrderedVerdict]], list[Judgment]]:
-        ordered = self._ordered_pairs(prepared, round_index, pairs)
+        ordered = self._ordered_pairs(prepared, executed, round_index, pairs)
+        for item in ordered:
+            evidence_shown[item.pair] = max(evidence_shown.get(item.pair, 0), len(item.evidence))
         cached = await self.cache.get_many([item.cache_key for item in ordered])
         for item in ordered:
             await _emit(emit, "match_start", MatchStartEvent(round=round_index, pair=item.pair, order=item.order))
@@ -295,11 +478,8 @@ class SelectionService:
         fresh: dict[str, CachedVerdict],
         emit: Emit | None,
     ) -> None:
-        tokenizer = self.engine.tokenizer
         first, second = item.order
-        prompt = render_prompt(tokenizer, prepared.request.problem, prepared.codes[first], prepared.codes[second],
-                               prepared.mode)
-        prompt_ids = encode_prompt(tokenizer, prompt)
+        prompt_ids = self._prompt_ids(prepared, first, second, item.evidence)
         if len(prompt_ids) + prepared.answer_tokens > self.settings.max_model_len:
             raise ApiError(422, f"the judge prompt for candidates {first} and {second} needs {len(prompt_ids)} tokens "
                            f"plus {prepared.answer_tokens} for the answer, over max_model_len="
@@ -330,24 +510,34 @@ class SelectionService:
         judgments[position] = _judgment(item, verdict.choice, verdict.p_a, verdict.reasoning, cached=False)
         await _emit(emit, "verdict", judgments[position])
 
-    def _response(self, prepared: PreparedSelection, tournament, judgments: list[Judgment],  # type: ignore[no-untyped-def]
-                  usage: _UsageCounter, started: float) -> SelectResponse:
-        order = [standing.player for standing in tournament.ranking()]
-        rank_of = {player: position + 1 for position, player in enumerate(order)}
+    def _response(self, prepared: PreparedSelection, executed: Executed | None, report: ExecutionReport,
+                  tournament: Tournament, judgments: list[Judgment], usage: _UsageCounter, started: float,
+                  evidence_shown: dict[tuple[int, int], int]) -> SelectResponse:
+        order = _ranked_candidates(prepared, executed, tournament)
         ranking = []
-        for index in sorted(range(len(prepared.codes)), key=lambda k: (rank_of[prepared.representative[k]], k)):
-            rep = prepared.representative[index]
-            standing = tournament.standings[rep]
-            ranking.append(RankedCandidate(
-                index=index, id=prepared.ids[index], rank=rank_of[rep], score=round(standing.score, 6),
-                wins=standing.wins, losses=standing.losses, duplicate_of=rep if rep != index else None,
-            ))
-        winner = tournament.winner()
+        for rank, members in order:
+            for index in members:
+                rep = prepared.representative[index]
+                # A cluster's members share the standing of the representative the judge compared.
+                player = executed.grouping.clusters[executed.grouping.cluster_of[index]][0] if executed else rep
+                standing = tournament.standings.get(player)
+                ranking.append(RankedCandidate(
+                    index=index, id=prepared.ids[index], rank=rank,
+                    score=round(standing.score, 6) if standing else 0.0,
+                    wins=standing.wins if standing else 0, losses=standing.losses if standing else 0,
+                    duplicate_of=rep if rep != index else None,
+                    cluster=executed.grouping.cluster_of[index] if executed else None,
+                    execution=_summary(executed, index) if executed else None,
+                ))
+        winner = ranking[0].index
+        reason = _winner_reason(prepared, executed, report, tournament, winner)
         return SelectResponse(
-            winner=Winner(index=winner, id=prepared.ids[winner]),
+            winner=Winner(index=winner, id=prepared.ids[winner], reason=reason),
+            no_candidate_passes=bool(executed and executed.grouping.no_candidate_passes),
+            execution=report,
             ranking=ranking,
             matches=judgments,
-            results=[_result(outcome) for outcome in tournament.outcomes],
+            results=[_result(outcome, evidence_shown) for outcome in tournament.outcomes],
             usage=Usage(judge_calls=usage.judge_calls, cache_hits=usage.cache_hits, prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens,
                         elapsed_ms=round((time.perf_counter() - started) * 1000, 2)),
@@ -355,6 +545,89 @@ class SelectionService:
             strategy=prepared.request.strategy,
             mode=prepared.mode,
         )
+
+
+def _ranked_candidates(prepared: PreparedSelection, executed: Executed | None,
+                       tournament: Tournament) -> list[tuple[int, list[int]]]:
+    """(rank, candidate indices) best first. Judge only: the tournament's order, identical candidates sharing
+    a rank. With execution: the top group's clusters in the tournament's order, then the other clusters by
+    checks passed and size; a cluster's members share its rank."""
+    standings = [standing.player for standing in tournament.ranking()]
+    if executed is None:
+        groups = {rep: [k for k in range(len(prepared.codes)) if prepared.representative[k] == rep]
+                  for rep in standings}
+        return [(position + 1, groups[rep]) for position, rep in enumerate(standings)]
+    grouping = executed.grouping
+    judged = [grouping.cluster_of[rep] for rep in standings]
+    rest = [cid for cid in range(len(grouping.clusters)) if cid not in set(judged)]
+    return [(position + 1, grouping.clusters[cid]) for position, cid in enumerate(judged + rest)]
+
+
+def _summary(executed: Executed, index: int) -> ExecutionSummary:
+    run, probe_set = executed.runs[index], executed.plan.probe_set
+    assert probe_set is not None
+    counts = {"example": [0, 0], "test": [0, 0]}
+    failure = None
+    for i in executed.grouping.checks:
+        probe = probe_set.probes[i]
+        counts[probe.origin][1] += 1
+        if run.marks[i] == "P":
+            counts[probe.origin][0] += 1
+        elif failure is None:
+            failure = Failure(input=probe.call, expected=probe.expected, actual=run.outputs[i])
+    return ExecutionSummary(status=run.status, examples_passed=counts["example"][0],
+                            examples_total=counts["example"][1], tests_passed=counts["test"][0],
+                            tests_total=counts["test"][1], first_failure=failure)
+
+
+def _execution_report(plan: ExecutionPlan, grouping: Grouping, fresh: int, cached: int,
+                      elapsed_s: float) -> ExecutionReport:
+    probe_set = plan.probe_set
+    assert probe_set is not None
+    counts = probe_set.counts()
+    top = set(grouping.top_clusters)
+    clusters = [Cluster(id=cid, members=members, checks_passed=grouping.checks_passed[members[0]],
+                        top_group=cid in top) for cid, members in enumerate(grouping.clusters)]
+    return ExecutionReport(
+        status="ran", entry_point=plan.entry_point,
+        probes=ProbeCounts(examples=counts["example"], tests=counts["test"], inputs=len(grouping.kept_inputs),
+                           dropped_inputs=len(grouping.dropped_inputs)),
+        clusters=clusters, runs=fresh, cached_runs=cached, elapsed_ms=round(elapsed_s * 1000, 2),
+    )
+
+
+def _unexecuted_report(plan: ExecutionPlan) -> ExecutionReport:
+    status = "off" if plan.status == "off" else "skipped"
+    return ExecutionReport(status=status, reason=plan.reason, entry_point=plan.entry_point)  # type: ignore[arg-type]
+
+
+def _winner_reason(prepared: PreparedSelection, executed: Executed | None, report: ExecutionReport,
+                   tournament: Tournament, winner: int) -> str:
+    """One line: why this candidate won."""
+    final = next((o for o in reversed(tournament.outcomes) if prepared.representative[winner] in o.pair), None)
+    if executed is None:
+        if final is None:
+            return "every candidate is the same program"
+        return f"won the judge tournament ({len(tournament.outcomes)} matches; execution {report.status}: " \
+               f"{report.reason})"
+    grouping = executed.grouping
+    cluster = grouping.cluster_of[winner]
+    passed = checks_text(grouping.checks_passed[winner], len(grouping.checks))
+    members = len(grouping.clusters[cluster])
+    if final is None:
+        if len(grouping.top_clusters) == 1 and grouping.checks:
+            return f"the only behaviour cluster passing {passed} ({members} candidate{'s' * (members > 1)})"
+        return f"every top candidate behaves the same on all {len(grouping.checks) + len(grouping.kept_inputs)} " \
+               "probes"
+    loser = final.loser
+    rival = grouping.cluster_of[loser]
+    how = {"judge": f"judge, p={max(final.p_first, 1 - final.p_first):.2f}",
+           "consensus": f"judge unsure, larger cluster: {members} vs {len(grouping.clusters[rival])}",
+           "tie_rule": "tie, request order"}[final.decided_by]
+    shown = disagreements(executed.plan.probe_set, grouping, executed.runs[winner],  # type: ignore[arg-type]
+                          executed.runs[loser], 1)
+    differ = f"; they differ on {shown[0].call[:80]}" if shown else ""
+    return f"passes {passed}; beat cluster {rival} ({how}){differ}"
 
 
 def _candidate_param(candidate: str | Candidate, index: int) -> str:
@@ -367,9 +640,10 @@ def _judgment(item: _OrderedPair, choice: str, p_a: float | None, reasoning: str
                     probability=p_a, reasoning=reasoning, cached=cached)
 
 
-def _result(outcome: MatchOutcome) -> MatchResult:
+def _result(outcome: MatchOutcome, evidence_shown: dict[tuple[int, int], int]) -> MatchResult:
     return MatchResult(round=outcome.round, pair=outcome.pair, winner=outcome.winner,
-                       probability=round(outcome.p_first, 6), decided_by=outcome.decided_by)  # type: ignore[arg-type]
+                       probability=round(outcome.p_first, 6), decided_by=outcome.decided_by,  # type: ignore[arg-type]
+                       evidence=evidence_shown.get(outcome.pair, 0))
 
 
 async def _emit(emit: Emit | None, name: str, payload: BaseModel) -> None:

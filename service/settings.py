@@ -50,6 +50,32 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models and build caches.")
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV-cache size (GiB).")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    # ---- execution (the sandbox) ----
+    execution_workers: int = Field(2, ge=1, le=64, description="Sandbox processes running at once.")
+    execution_budget_s: float = Field(
+        30.0, gt=0, le=600, description="Longest time one request may spend running candidates (the cap of "
+        "its execution_budget_s field)."
+    )
+    execution_wall_s: float = Field(10.0, gt=0, description="Wall-clock limit of one candidate's run.")
+    execution_cpu_s: float = Field(5.0, gt=0, description="CPU limit of one candidate's run.")
+    execution_memory_mb: int = Field(1024, ge=64, description="Address-space limit of one candidate's run.")
+    execution_case_s: float = Field(0.5, gt=0, description="Time limit of one probe (one call).")
+    execution_output_chars: int = Field(200, ge=16, description="Longest output text kept per probe.")
+    execution_generated_inputs: int = Field(12, ge=0, le=64, description="Inputs generated per problem.")
+    execution_max_tests: int = Field(64, ge=0, description="Most entries in a request's tests or inputs.")
+    execution_max_test_chars: int = Field(2000, ge=16, description="Most characters in one test or input.")
+    execution_cache_entries: int = Field(20_000, ge=1, description="Size of the in-process execution cache.")
+    # ---- the judge between behaviour clusters ----
+    prompt_version: Literal["daj-pairwise-v1", "daj-pairwise-v2"] = Field(
+        "daj-pairwise-v1",
+        description="Judge prompt: v2 shows the inputs two clusters disagree on, v1 only the code. v1 until a "
+        "judge is trained on evidence: the shipped adapter (trained on v1) picks better with it on the meta split.",
+    )
+    evidence_inputs: int = Field(3, ge=0, le=16, description="Disagreeing inputs shown per judged pair (K).")
+    consensus_margin: float = Field(
+        0.1, ge=0.0, le=0.5, description="A match whose judge probability is within this of 0.5, or whose two "
+        "orders disagree, goes to the larger behaviour cluster."
+    )
     shutdown_grace_s: int = Field(
         30, ge=1, description="On SIGTERM, how long in-flight selections may finish before they are cancelled."
     )

@@ -7,9 +7,10 @@ import logging
 from dataclasses import dataclass, field
 
 from service.adapters import AdapterRegistry
-from service.cache import MemoryVerdictCache, RedisVerdictCache, VerdictCache
+from service.cache import Cache, MemoryCache, MemoryVerdictCache, RedisCache, RedisVerdictCache, VerdictCache
 from service.engine.base import JudgeEngine
 from service.errors import ApiError
+from service.execution import CandidateRun, Executor
 from service.limiter import ConcurrencyLimiter
 from service.metrics import Metrics
 from service.selection import SelectionService
@@ -25,6 +26,13 @@ def build_cache(settings: Settings, metrics: Metrics) -> VerdictCache:
     return MemoryVerdictCache(settings.cache_max_entries, settings.cache_ttl_s)
 
 
+def build_execution_cache(settings: Settings, metrics: Metrics) -> Cache[CandidateRun]:
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, settings.cache_ttl_s, CandidateRun.from_json,
+                          on_error=lambda op: metrics.cache_errors.labels(f"execution_{op}").inc())
+    return MemoryCache(settings.execution_cache_entries, settings.cache_ttl_s)
+
+
 @dataclass
 class ServiceState:
     settings: Settings
@@ -34,22 +42,28 @@ class ServiceState:
     engine_ready: bool = False
     engine_error: str | None = None
     cache: VerdictCache = field(init=False)
+    executor: Executor = field(init=False)
     adapters: AdapterRegistry = field(init=False)
     limiter: ConcurrencyLimiter = field(init=False)
     selection: SelectionService = field(init=False)
     _startup: asyncio.Task[None] | None = field(default=None, repr=False)
+    _sandbox_check: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.cache = build_cache(self.settings, self.metrics)
+        self.executor = Executor(self.settings, build_execution_cache(self.settings, self.metrics), self.metrics)
         max_rank = getattr(self.engine, "max_lora_rank", None)
         self.adapters = AdapterRegistry(self.settings.adapters_dir, max_rank=max_rank,
                                         merged=self.engine.merged_adapter)
         self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
-        self.selection = SelectionService(self.engine, self.cache, self.adapters, self.settings, self.metrics)
+        self.selection = SelectionService(self.engine, self.cache, self.adapters, self.settings, self.metrics,
+                                          self.executor)
 
     def start_engine_in_background(self) -> None:
-        """Load the engine without blocking start-up: /health answers at once, /ready once it is loaded."""
+        """Load the engine without blocking start-up: /health answers at once, /ready once it is loaded. The
+        sandbox self-check runs beside it; until it passes, selections run judge-only (and say so)."""
         self._startup = asyncio.create_task(self._start_engine(), name="engine-startup")
+        self._sandbox_check = asyncio.create_task(self.executor.self_check(), name="sandbox-self-check")
 
     async def _start_engine(self) -> None:
         try:
@@ -76,6 +90,10 @@ class ServiceState:
         if self._startup is not None and not self._startup.done():
             # The build runs in a thread that cannot be cancelled: let it finish, then shut the engine down.
             await asyncio.wait({self._startup})
+        if self._sandbox_check is not None and not self._sandbox_check.done():
+            await asyncio.wait({self._sandbox_check})
+        self.executor.close()
         if self.owns_engine:
             await self.engine.close()
         await self.cache.close()
+        await self.executor.cache.close()

@@ -5,8 +5,12 @@ prompt a judge was trained on is byte-for-byte the prompt it is served with. `PR
 template; it is written into adapter metadata and into every verdict-cache key.
 """
 
+from daj.protocol.evidence import EVIDENCE_FIELD_CHARS, Disagreement, render_evidence
 from daj.protocol.prompt import (
+    PROMPT_V1,
+    PROMPT_V2,
     PROMPT_VERSION,
+    PROMPT_VERSIONS,
     VERDICT_CHOICES,
     JudgeMode,
     build_messages,
@@ -27,9 +31,14 @@ from daj.protocol.verdict import (
 )
 
 __all__ = [
+    "EVIDENCE_FIELD_CHARS",
+    "PROMPT_V1",
+    "PROMPT_V2",
     "PROMPT_VERSION",
+    "PROMPT_VERSIONS",
     "VERDICT_CHOICES",
     "Choice",
+    "Disagreement",
     "JudgeMode",
     "Verdict",
     "build_messages",
@@ -39,6 +48,7 @@ __all__ = [
     "neutralize_special_tokens",
     "parse_reasoning_output",
     "parse_verdict_output",
+    "render_evidence",
     "render_prompt",
     "special_tokens_of",
     "target_text",

@@ -8,16 +8,25 @@ Layout (why it is this way):
   cannot close its block and pretend to be the judge's instructions.
 - Special tokens of the tokenizer (e.g. ChatML's ``<|im_end|>``) inside untrusted text are broken with an
   invisible word joiner, so a candidate cannot end the user turn and forge an assistant answer.
+
+Versions: v1 shows the problem and the two programs. v2 (execution-grounded) adds, after the programs, the
+inputs on which the two programs disagree with what each returned (`daj.protocol.evidence`); a v2 prompt with
+no evidence (execution off) is the v1 prompt, so judges trained on v1 read it unchanged.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol
 
-PROMPT_VERSION = "daj-pairwise-v1"
+from daj.protocol.evidence import Disagreement, render_evidence
+from daj.protocol.untrusted import fence, neutralize_special_tokens
+
+PROMPT_V1 = "daj-pairwise-v1"
+PROMPT_V2 = "daj-pairwise-v2"
+PROMPT_VERSIONS = (PROMPT_V1, PROMPT_V2)
+PROMPT_VERSION = PROMPT_V2  # the newest: what training writes into adapter metadata
 
 # Verdict mode: the judge's whole answer is one of these, so P(A) and P(B) are the logprobs of its first token.
 VERDICT_CHOICES: tuple[str, str] = ("A", "B")
@@ -25,8 +34,6 @@ VERDICT_CHOICES: tuple[str, str] = ("A", "B")
 # Reasoning mode: the last non-empty line of the answer must be exactly this, with A or B.
 VERDICT_LINE_PREFIX = "Verdict:"
 
-_WORD_JOINER = "\u2060"
-_BACKTICK_RUN = re.compile(r"`+")
 
 
 class JudgeMode(StrEnum):
@@ -58,14 +65,6 @@ _QUESTION = {
 }
 
 
-def fence(code: str) -> str:
-    """Wrap code in a backtick fence longer than any backtick run it contains."""
-    longest = max((len(run) for run in _BACKTICK_RUN.findall(code)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    body = code.rstrip("\n")
-    return f"{ticks}python\n{body}\n{ticks}"
-
-
 def special_tokens_of(tokenizer: Any) -> tuple[str, ...]:
     """All special-token strings of a Hugging Face tokenizer, longest first (for neutralising)."""
     tokens: set[str] = set(getattr(tokenizer, "all_special_tokens", []) or [])
@@ -75,28 +74,26 @@ def special_tokens_of(tokenizer: Any) -> tuple[str, ...]:
     return tuple(sorted((t for t in tokens if t), key=len, reverse=True))
 
 
-def neutralize_special_tokens(text: str, special_tokens: Iterable[str]) -> str:
-    """Break every occurrence of a special token so the tokenizer reads it as plain text."""
-    for token in special_tokens:
-        if len(token) > 1 and token in text:
-            text = text.replace(token, token[0] + _WORD_JOINER + token[1:])
-    return text
-
-
 def build_messages(
     problem: str,
     code_a: str,
     code_b: str,
     mode: JudgeMode | str = JudgeMode.VERDICT,
     special_tokens: Sequence[str] = (),
+    evidence: Sequence[Disagreement] = (),
+    version: str = PROMPT_VERSION,
 ) -> list[dict[str, str]]:
-    """Chat messages for one ordered match: A is shown first, B second."""
+    """Chat messages for one ordered match: A is shown first, B second; v2 adds the evidence section."""
     mode = JudgeMode(mode)
+    if version not in PROMPT_VERSIONS:
+        raise ValueError(f"unknown prompt version {version!r}; this build renders {PROMPT_VERSIONS}")
     problem, code_a, code_b = (neutralize_special_tokens(t, special_tokens) for t in (problem, code_a, code_b))
+    section = render_evidence(evidence, special_tokens) if version == PROMPT_V2 and evidence else ""
     user = (
         f"## Problem\n{fence(problem)}\n\n"
         f"## Candidate A\n{fence(code_a)}\n\n"
         f"## Candidate B\n{fence(code_b)}\n\n"
+        f"{section}"
         f"{_QUESTION[mode]}"
     )
     return [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": user}]
@@ -108,9 +105,11 @@ def render_prompt(
     code_a: str,
     code_b: str,
     mode: JudgeMode | str = JudgeMode.VERDICT,
+    evidence: Sequence[Disagreement] = (),
+    version: str = PROMPT_VERSION,
 ) -> str:
     """The exact prompt text (chat template applied, generation prompt added) the judge sees."""
-    messages = build_messages(problem, code_a, code_b, mode, special_tokens_of(tokenizer))
+    messages = build_messages(problem, code_a, code_b, mode, special_tokens_of(tokenizer), evidence, version)
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return str(rendered)
 

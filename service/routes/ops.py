@@ -28,7 +28,8 @@ async def health(request: Request) -> dict[str, str]:
 
 @guarded.get("/ready", responses={503: {"model": ErrorResponse, "description": "engine or Redis not available"}})
 async def ready(request: Request) -> dict[str, str]:
-    """Readiness: the engine is loaded and healthy, and Redis is reachable (or not configured)."""
+    """Readiness: the engine is loaded and healthy, and Redis is reachable (or not configured). `sandbox` says
+    whether candidates can run (`ok`) or why not; without it selections still run, on the judge alone."""
     state = _state(request)
     state.require_engine()
     try:
@@ -38,7 +39,11 @@ async def ready(request: Request) -> dict[str, str]:
     if state.cache.kind == "redis" and not await state.cache.ping():
         raise ApiError(503, "Redis is configured but unreachable (selections still run, uncached)",
                        "cache_unreachable")
-    return {"status": "ready", "engine": "ok", "cache": state.cache.kind}
+    executor = state.executor
+    if not executor.checked:
+        raise ApiError(503, "the sandbox self-check is running", "sandbox_checking", headers={"Retry-After": "1"})
+    sandbox = "ok" if executor.available else f"unavailable: {executor.error}"
+    return {"status": "ready", "engine": "ok", "cache": state.cache.kind, "sandbox": sandbox}
 
 
 @guarded.get("/metrics", response_class=Response)

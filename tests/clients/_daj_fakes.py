@@ -14,10 +14,36 @@ import httpx
 
 from service import protocol as p
 
+FAILURE = p.Failure(input="f(2)", expected="4", actual="3")
 
-def knockout_response(codes: list[str], winner: int) -> dict:
-    """A valid knockout SelectResponse over `codes` in which `winner` beats everyone it meets."""
+
+def execution_report(codes: list[str], executed: bool = False, passes: bool = True) -> p.ExecutionReport:
+    """Judge only (`executed=False`, execution off), or every candidate ran and is its own behaviour cluster, all
+    in the top group: passing the example and the test (`passes`), or all failing both."""
+    if not executed:
+        return p.ExecutionReport(status="off", reason="execution is off in the request")
+    clusters = [
+        p.Cluster(id=i, members=[i], checks_passed=2 if passes else 0, top_group=True) for i in range(len(codes))
+    ]
+    probes = p.ProbeCounts(examples=1, tests=1, inputs=6, dropped_inputs=1)
+    return p.ExecutionReport(
+        status="ran", entry_point="f", probes=probes, clusters=clusters, runs=len(codes), cached_runs=0, elapsed_ms=42.0
+    )
+
+
+def execution_summary(passes: bool) -> p.ExecutionSummary:
+    if passes:
+        return p.ExecutionSummary(status="passed", examples_passed=1, examples_total=1, tests_passed=1, tests_total=1)
+    return p.ExecutionSummary(
+        status="failed", examples_passed=0, examples_total=1, tests_passed=0, tests_total=1, first_failure=FAILURE
+    )
+
+
+def knockout_response(codes: list[str], winner: int, executed: bool = False, passes: bool = True) -> dict:
+    """A valid knockout SelectResponse over `codes` in which `winner` beats everyone it meets; with `executed`,
+    the candidates ran first (see `execution_report`)."""
     others = [i for i in range(len(codes)) if i != winner]
+    evidence = 2 if executed else 0
     matches, results = [], []
     for round_, loser in enumerate(others, start=1):
         pair = (winner, loser)
@@ -27,13 +53,40 @@ def knockout_response(codes: list[str], winner: int) -> dict:
             matches.append(
                 p.Judgment(round=round_, pair=pair, order=order, verdict=verdict, probability=probability, cached=False)
             )
-        results.append(p.MatchResult(round=round_, pair=pair, winner=winner, probability=0.8, decided_by="judge"))
+        results.append(
+            p.MatchResult(
+                round=round_, pair=pair, winner=winner, probability=0.8, decided_by="judge", evidence=evidence
+            )
+        )
+    execution = execution_summary(passes) if executed else None
+    cluster = (lambda i: i) if executed else (lambda i: None)
     ranking = [
-        p.RankedCandidate(index=winner, id=str(winner), rank=1, score=0.8 * len(others), wins=len(others), losses=0)
+        p.RankedCandidate(
+            index=winner,
+            id=str(winner),
+            rank=1,
+            score=0.8 * len(others),
+            wins=len(others),
+            losses=0,
+            cluster=cluster(winner),
+            execution=execution,
+        )
     ]
-    ranking += [p.RankedCandidate(index=i, id=str(i), rank=2, score=0.2, wins=0, losses=1) for i in others]
+    ranking += [
+        p.RankedCandidate(
+            index=i, id=str(i), rank=2, score=0.2, wins=0, losses=1, cluster=cluster(i), execution=execution
+        )
+        for i in others
+    ]
+    report = execution_report(codes, executed, passes)
+    if executed:
+        reason = f"passes {2 if passes else 0}/2 checks; beat cluster {others[-1]} (judge, p=0.80)"
+    else:
+        reason = f"won the judge tournament ({len(results)} matches; execution off: {report.reason})"
     response = p.SelectResponse(
-        winner=p.Winner(index=winner, id=str(winner)),
+        winner=p.Winner(index=winner, id=str(winner), reason=reason),
+        no_candidate_passes=executed and not passes,
+        execution=report,
         ranking=ranking,
         matches=matches,
         results=results,
@@ -55,11 +108,17 @@ def judge_info() -> p.JudgeInfo:
     return p.JudgeInfo(model="tiny", adapter=None, adapter_hash=None, prompt_version="v1")
 
 
-def stream_events(codes: list[str], winner: int, reasoning: bool = False) -> list[tuple[str, dict]]:
-    """The event sequence the service sends for `knockout_response(codes, winner)`."""
-    final = knockout_response(codes, winner)
+def stream_events(
+    codes: list[str], winner: int, reasoning: bool = False, executed: bool = False, passes: bool = True
+) -> list[tuple[str, dict]]:
+    """The event sequence the service sends for `knockout_response(codes, winner, executed, passes)`: `execution`
+    always follows `start`; `clusters` only when the candidates ran."""
+    final = knockout_response(codes, winner, executed, passes)
     start = p.StartEvent(candidates=len(codes), unique_candidates=len(codes), strategy="knockout", judge=judge_info())
-    events: list[tuple[str, dict]] = [("start", start.model_dump(mode="json"))]
+    events: list[tuple[str, dict]] = [("start", start.model_dump(mode="json")), ("execution", final["execution"])]
+    if executed:
+        clusters = p.ClustersEvent(clusters=final["execution"]["clusters"], players=list(range(len(codes))))
+        events.append(("clusters", clusters.model_dump(mode="json")))
     others = [i for i in range(len(codes)) if i != winner]
     for result in final["results"]:
         round_ = result["round"]

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _daj_fakes import Script, TrackedBody, error_body, frames, json_reply, select_reply, stream_events, stream_reply
+from _daj_fakes import (
+    Script,
+    TrackedBody,
+    error_body,
+    frames,
+    json_reply,
+    knockout_response,
+    select_reply,
+    stream_events,
+    stream_reply,
+)
 from daj_client import cli
 from daj_client._client import Client
 
@@ -79,6 +89,37 @@ def test_stream_prints_reasoning_and_verdicts_on_stderr(
     verdicts = [line for line in captured.err.splitlines() if " verdict " in line]
     assert len(verdicts) == sum(name == "verdict" for name, _ in events)
     assert "P(A)=0.800" in captured.err and "start: 3 candidates" in captured.err
+
+
+def test_execution_flags_are_sent_and_the_reason_and_failure_go_to_stderr(
+    files: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = knockout_response(CODES, winner=0, executed=True, passes=False)
+    script = Script([json_reply(200, body)])
+    route_cli_to(script, monkeypatch)
+    argv = ["select", "--problem", *files, "--execution", "required", "--entry-point", "f"]
+    argv += ["--test", "assert f() == 3", "--test", "assert f() > 0", "--input", "", "--execution-budget", "5"]
+    assert cli.main(argv) == 0
+    sent = script.bodies[0]
+    assert sent["execution"] == "required" and sent["entry_point"] == "f" and sent["execution_budget_s"] == 5.0
+    assert sent["tests"] == ["assert f() == 3", "assert f() > 0"] and sent["inputs"] == [""]
+    captured = capsys.readouterr()
+    assert captured.out == f"winner: {files[1]}\n{CODES[0]}"  # stdout unchanged: name, then code
+    assert f"reason: {body['winner']['reason']}\n" in captured.err
+    assert "warning: no candidate passes every example and test" in captured.err
+    assert "first failure: f(2) -> 3 (expected 4)" in captured.err
+
+
+def test_stream_shows_execution_and_clusters(
+    files: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = stream_events(CODES, winner=2, executed=True)
+    route_cli_to(Script([stream_reply(TrackedBody(frames(events)))]), monkeypatch)
+    assert cli.main(["select", "--stream", "--problem", *files]) == 0
+    err = capsys.readouterr().err
+    assert "execution: ran f: 1 examples, 1 tests, 6 inputs (1 dropped); 3 runs (0 cached), 42 ms" in err
+    assert f"clusters: #0 top ({files[1]}) passes 2;" in err and f"judged: {', '.join(files[1:])}" in err
+    assert "reason: passes 2/2 checks" in err and "warning" not in err
 
 
 def test_api_errors_exit_1_with_the_message(

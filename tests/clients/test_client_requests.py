@@ -7,8 +7,8 @@ import json
 import daj_client
 import httpx
 import pytest
-from _daj_fakes import Script, knockout_response, select_reply
-from daj_client import Candidate, Client, SelectResponse
+from _daj_fakes import FAILURE, Script, knockout_response, select_reply
+from daj_client import Candidate, Client, ExecutionMode, SelectResponse
 from daj_client._base import DEFAULT_BASE_URL
 from pydantic import ValidationError
 
@@ -30,6 +30,61 @@ def test_select_returns_a_typed_response_and_sends_only_the_options_set() -> Non
     assert json.loads(request.content) == {"problem": "add one", "candidates": CODES, "strategy": "round_robin"}
 
 
+def test_execution_options_go_into_the_json_body() -> None:
+    script = Script([select_reply(winner=1)])
+    tests = ["assert f(2) == 3", "assert f(-1) == 0"]
+    make_client(script).select(
+        "add one",
+        CODES,
+        execution="required",
+        tests=tests,
+        inputs=["0", "10**6"],
+        entry_point="f",
+        execution_budget_s=2.5,
+    )
+    assert script.bodies[0] == {
+        "problem": "add one",
+        "candidates": CODES,
+        "execution": "required",
+        "entry_point": "f",
+        "tests": tests,
+        "inputs": ["0", "10**6"],
+        "execution_budget_s": 2.5,
+    }
+
+
+def test_execution_options_left_unset_or_none_are_not_sent() -> None:
+    script = Script([select_reply(winner=0), select_reply(winner=0)])
+    client = make_client(script)
+    client.select("p", CODES, entry_point=None, execution_budget_s=None)
+    client.select("p", CODES, execution=ExecutionMode.OFF)
+    assert script.bodies == [
+        {"problem": "p", "candidates": CODES},
+        {"problem": "p", "candidates": CODES, "execution": "off"},
+    ]
+
+
+def test_an_executed_selection_parses_into_typed_fields() -> None:
+    body = knockout_response(CODES, winner=2, executed=True, passes=False)
+    response = make_client(Script([lambda _: httpx.Response(200, json=body)])).select("p", CODES, tests=["assert 0"])
+    assert response.no_candidate_passes is True and response.winner.reason.startswith("passes 0/2 checks")
+    assert response.execution.status == "ran" and response.execution.entry_point == "f"
+    assert response.execution.probes is not None and response.execution.probes.dropped_inputs == 1
+    assert [c.members for c in response.execution.clusters] == [[0], [1], [2]]
+    top = response.ranking[0]
+    assert top.index == 2 and top.cluster == 2
+    assert top.execution is not None and top.execution.first_failure is not None
+    assert top.execution.first_failure.model_dump() == FAILURE.model_dump()
+    assert response.results[0].decided_by == "judge" and response.results[0].evidence == 2
+
+
+def test_a_judge_only_selection_says_why_execution_did_not_run() -> None:
+    response = make_client(Script([select_reply(winner=0)])).select("p", CODES, execution="off")
+    assert response.execution.status == "off" and response.execution.reason
+    assert response.no_candidate_passes is False and response.winner.reason
+    assert all(r.execution is None and r.cluster is None for r in response.ranking)
+
+
 def test_candidates_may_be_strings_dicts_or_models() -> None:
     script = Script([select_reply(winner=1)])
     mixed = [CODES[0], {"id": "b", "code": CODES[1]}, Candidate(id="c", code=CODES[2])]
@@ -48,6 +103,10 @@ def test_bad_candidates_and_unknown_options_fail_before_any_request() -> None:
         client.select("p", CODES, strategyy="knockout")  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         client.select("p", CODES, strategy="swiss")
+    with pytest.raises(ValidationError):
+        client.select("p", CODES, execution="sometimes")
+    with pytest.raises(ValidationError):
+        client.select("p", CODES, tests="assert f(1) == 2")  # type: ignore[typeddict-item]
     assert script.requests == []
 
 
@@ -127,7 +186,7 @@ def test_timeouts_are_configurable_per_client_and_per_call() -> None:
 async def _async_select(script: Script) -> tuple[SelectResponse, str]:
     http = httpx.AsyncClient(transport=httpx.MockTransport(script))
     async with daj_client.AsyncClient(http_client=http, api_key="k") as client:
-        return await client.select("p", CODES, votes=3), await client.best_of("p", CODES)
+        return await client.select("p", CODES, votes=3), await client.best_of("p", CODES, tests=["assert f(1) == 2"])
 
 
 def test_async_client_has_the_same_surface() -> None:
@@ -137,4 +196,5 @@ def test_async_client_has_the_same_surface() -> None:
     response, code = asyncio.run(_async_select(script))
     assert response.winner.index == 2 and code == CODES[2]
     assert script.bodies[0] == {"problem": "p", "candidates": CODES, "votes": 3}
+    assert script.bodies[1] == {"problem": "p", "candidates": CODES, "tests": ["assert f(1) == 2"]}
     assert script.requests[0].headers["authorization"] == "Bearer k"

@@ -22,6 +22,8 @@ from daj_client import (
     AsyncClient,
     BadRequestError,
     Client,
+    ClustersEvent,
+    ExecutionEvent,
     MatchStartEvent,
     ReasoningEvent,
     ResultEvent,
@@ -58,13 +60,41 @@ def test_a_stream_yields_typed_events_in_order_and_the_result() -> None:
     events = list(stream)
     assert script.bodies[0]["stream"] is True and script.requests[0].headers["accept"] == "text/event-stream"
     assert [e.event for e in events] == [name for name, _ in EVENTS]
-    kinds = {StartEvent, MatchStartEvent, ReasoningEvent, VerdictEvent, RoundEndEvent, ResultEvent}
+    kinds = {StartEvent, ExecutionEvent, MatchStartEvent, ReasoningEvent, VerdictEvent, RoundEndEvent, ResultEvent}
     assert {type(e) for e in events} == kinds
     assert isinstance(events[-1], ResultEvent) and events[-1].winner.index == 2
     assert stream.final_response() is events[-1] and stream.request_id == "req-stream"
     deltas = "".join(e.delta for e in events if isinstance(e, ReasoningEvent))
     assert deltas.startswith("Both parse. A handles")
     assert body.closed
+
+
+def test_execution_and_clusters_events_parse_into_typed_events_after_start() -> None:
+    events = stream_events(CODES, winner=1, executed=True, passes=False)
+    script = Script([stream_reply(TrackedBody(frames(events)))])
+    client, _ = make_client(script)
+    stream = client.select("p", CODES, stream=True, execution="required", tests=["assert f(2) == 4"], entry_point="f")
+    seen = list(stream)
+    assert script.bodies[0]["execution"] == "required" and script.bodies[0]["tests"] == ["assert f(2) == 4"]
+    assert [e.event for e in seen[:4]] == ["start", "execution", "clusters", "match_start"]
+    execution, clusters = seen[1], seen[2]
+    assert isinstance(execution, ExecutionEvent) and isinstance(clusters, ClustersEvent)
+    assert execution.status == "ran" and execution.entry_point == "f" and execution.runs == 3
+    assert execution.probes is not None and (execution.probes.examples, execution.probes.tests) == (1, 1)
+    assert [c.members for c in clusters.clusters] == [[0], [1], [2]] and all(c.top_group for c in clusters.clusters)
+    assert clusters.players == [0, 1, 2] and clusters.clusters == execution.clusters
+    result = stream.final_response()
+    assert result.no_candidate_passes and result.execution.model_dump() == execution.model_dump()
+    first_failure = result.ranking[0].execution.first_failure  # type: ignore[union-attr]
+    assert first_failure is not None and (first_failure.input, first_failure.expected) == ("f(2)", "4")
+
+
+def test_a_judge_only_stream_says_why_and_sends_no_clusters() -> None:
+    client, _ = make_client(Script([stream_reply(TrackedBody(frames(EVENTS)))]))
+    seen = list(client.select("p", CODES, stream=True))
+    executions = [e for e in seen if isinstance(e, ExecutionEvent)]
+    assert len(executions) == 1 and executions[0].status == "off" and executions[0].reason
+    assert not any(isinstance(e, ClustersEvent) for e in seen)
 
 
 def test_crlf_line_endings_and_a_missing_final_blank_line_parse_too() -> None:

@@ -112,7 +112,7 @@ def test_select_request_matches_the_service(service_schemas: dict) -> None:
 
 def test_select_response_and_every_nested_component_match_the_service(service_schemas: dict) -> None:
     service = expand(*service_schemas["response"])
-    assert set(service["object"]) >= {"winner", "ranking", "matches", "results", "usage", "judge"}
+    assert set(service["object"]) >= {"winner", "ranking", "matches", "results", "usage", "judge", "execution"}
     assert differences(service, expand(*model_schema(sdk.SelectResponse, "serialization"))) == []
 
 
@@ -120,6 +120,8 @@ def test_select_response_and_every_nested_component_match_the_service(service_sc
     ("sdk_model", "service_model"),
     [
         (sdk.StartEvent, protocol.StartEvent),
+        (sdk.ExecutionEvent, protocol.ExecutionReport),
+        (sdk.ClustersEvent, protocol.ClustersEvent),
         (sdk.MatchStartEvent, protocol.MatchStartEvent),
         (sdk.ReasoningEvent, protocol.ReasoningEvent),
         (sdk.VerdictEvent, protocol.Judgment),
@@ -137,11 +139,21 @@ def test_the_sdk_knows_every_event_name() -> None:
     assert (*sdk.EVENT_TYPES, "error") == protocol.EVENT_NAMES
 
 
-def test_a_service_response_round_trips_through_the_sdk_unchanged() -> None:
+@pytest.mark.parametrize(("executed", "passes"), [(False, True), (True, True), (True, False)])
+def test_a_service_response_round_trips_through_the_sdk_unchanged(executed: bool, passes: bool) -> None:
     from _daj_fakes import knockout_response
 
-    body = knockout_response(["a", "b", "c", "d"], winner=3)
+    body = knockout_response(["a", "b", "c", "d"], winner=3, executed=executed, passes=passes)
     assert daj_client.SelectResponse.model_validate(body).model_dump(mode="json") == body
+
+
+def test_every_stream_event_the_service_sends_round_trips_through_the_sdk_unchanged() -> None:
+    from _daj_fakes import stream_events
+
+    events = stream_events(["a", "b", "c"], winner=1, reasoning=True, executed=True, passes=False)
+    assert {name for name, _ in events} == set(protocol.EVENT_NAMES) - {"error"}
+    for name, data in events:
+        assert sdk.EVENT_TYPES[name].model_validate(data).model_dump(mode="json") == data, name
 
 
 def test_the_expansion_sees_differences() -> None:

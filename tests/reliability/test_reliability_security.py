@@ -1,4 +1,4 @@
-"""Security promises: candidate code is never executed; INFO logs carry neither code nor keys."""
+"""Security promises: candidate code runs only in the sandbox; INFO logs carry neither code nor keys."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ from daj.testing.inprocess_service import start_service
 pytestmark = pytest.mark.engine
 
 
-def test_the_service_never_executes_candidate_code(memory_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_candidate_code_runs_only_inside_the_sandbox(memory_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     marker = tmp_path / f"executed-{uuid.uuid4().hex}"
     payload = f"open({str(marker)!r}, 'w').write('pwned')\nimport os\nos.system('touch {marker}')\n"
     body = {"problem": f"def f():\n    {payload}", "candidates": [payload, f"exec({payload!r})", "x = 1"],
             "strategy": "round_robin"}
     assert httpx.post(f"{memory_service.url}/select", json=body, timeout=120).status_code == 200
+    executed = httpx.post(f"{memory_service.url}/select", timeout=120, json={
+        "problem": "def f(x):\n    pass\n", "entry_point": "f", "inputs": ["1"], "execution": "required",
+        "candidates": [f"{payload}\ndef f(x):\n    return 1\n", f"def f(x):\n    exec({payload!r})\n"]})
+    assert executed.status_code == 200 and executed.json()["execution"]["status"] == "ran"
     stream = httpx.post(f"{memory_service.url}/select", json=body | {"stream": True, "mode": "reasoning",
                                                                      "max_reasoning_tokens": 16}, timeout=120)
     assert stream.status_code == 200

@@ -4,7 +4,10 @@ import daj_client
 code = daj_client.best_of(problem, candidates)          # default client from DAJ_BASE_URL / DAJ_API_KEY
 
 with daj_client.Client() as client:
-    response = client.select(problem, candidates, strategy="round_robin")
+    response = client.select(problem, candidates, strategy="round_robin", tests=["assert f(2) == 4"])
+    print(response.winner.reason)                       # why it won, in one line
+    if response.no_candidate_passes:                    # all fail an example or test: repair or sample again,
+        ...                                             # from response.ranking[i].execution.first_failure
     for event in client.select(problem, candidates, stream=True, mode="reasoning"):
         ...
 """
@@ -36,14 +39,22 @@ from .errors import (
 from .types import (
     Candidate,
     CandidateInput,
+    Cluster,
+    ClustersEvent,
     ErrorDetail,
     Event,
+    ExecutionEvent,
+    ExecutionMode,
+    ExecutionReport,
+    ExecutionSummary,
+    Failure,
     JudgeInfo,
     JudgeMode,
     Judgment,
     MatchResult,
     MatchStartEvent,
     Orders,
+    ProbeCounts,
     RankedCandidate,
     ReasoningEvent,
     ResultEvent,
@@ -92,9 +103,16 @@ __all__ = [
     "Candidate",
     "CandidateInput",
     "Client",
+    "Cluster",
+    "ClustersEvent",
     "DajError",
     "ErrorDetail",
     "Event",
+    "ExecutionEvent",
+    "ExecutionMode",
+    "ExecutionReport",
+    "ExecutionSummary",
+    "Failure",
     "JudgeInfo",
     "JudgeMode",
     "Judgment",
@@ -103,6 +121,7 @@ __all__ = [
     "NotFoundError",
     "Orders",
     "PermissionDeniedError",
+    "ProbeCounts",
     "RankedCandidate",
     "RateLimitError",
     "ReasoningEvent",

@@ -25,7 +25,17 @@ from .errors import (
     APITimeoutError,
     error_class,
 )
-from .types import Candidate, CandidateInput, ErrorResponse, JudgeMode, Orders, SelectRequest, SelectResponse, Strategy
+from .types import (
+    Candidate,
+    CandidateInput,
+    ErrorResponse,
+    ExecutionMode,
+    JudgeMode,
+    Orders,
+    SelectRequest,
+    SelectResponse,
+    Strategy,
+)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_S = 300.0
@@ -38,7 +48,7 @@ REQUEST_ID_HEADER = "x-request-id"
 
 
 class SelectOptions(TypedDict, total=False):
-    """The tournament options `select` and `best_of` accept; unset ones take the server's defaults."""
+    """The tournament and execution options `select` and `best_of` accept; unset ones take the server's defaults."""
 
     strategy: Strategy | str
     orders: Orders | str
@@ -46,6 +56,11 @@ class SelectOptions(TypedDict, total=False):
     mode: JudgeMode | str
     max_reasoning_tokens: int
     adapter: str | None
+    execution: ExecutionMode | str
+    entry_point: str | None
+    tests: list[str]
+    inputs: list[str]
+    execution_budget_s: float | None
 
 
 # ---- configuration ----

@@ -181,8 +181,9 @@ class Client:
 
 
 class Stream:
-    """The events of one streamed selection, in order: start, then per round match_start..., reasoning...
-    (reasoning mode), verdict..., round_end; finally result. An `error` event is raised as an APIStatusError.
+    """The events of one streamed selection, in order: start, execution, clusters (when the candidates ran),
+    then per round match_start..., reasoning... (reasoning mode), verdict..., round_end; finally result.
+    An `error` event is raised as an APIStatusError.
 
     Iterate it once. The HTTP connection is closed when the loop ends however it ends (exhausted, break,
     exception, garbage collection), on `close()`, or on leaving `with`. If the connection fails before the

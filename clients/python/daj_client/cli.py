@@ -1,7 +1,9 @@
 """`daj-client select --problem FILE CANDIDATE_FILE...`: the winner's file name, then its code, on stdout.
 
-With `--stream`, progress (reasoning text as it is written, verdicts, rounds) goes to stderr as it happens, so
-stdout is the same in both modes. API errors: the message on stderr, exit code 1. argparse only, to stay light.
+With `--stream`, progress (execution, clusters, reasoning text as it is written, verdicts, rounds) goes to stderr
+as it happens, so stdout is the same in both modes. Why the winner won (and, when no candidate passes every
+example and test, a warning with the winner's first failure) goes to stderr too. API errors: the message on
+stderr, exit code 1. argparse only, to stay light.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from ._version import __version__
 from .errors import DajError
 from .types import (
     Candidate,
+    ClustersEvent,
     Event,
+    ExecutionEvent,
+    ExecutionMode,
+    Failure,
     JudgeMode,
     MatchStartEvent,
     Orders,
@@ -47,6 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--votes", type=int)
     select.add_argument("--max-reasoning-tokens", type=int)
     select.add_argument("--adapter", help="LoRA adapter name")
+    select.add_argument("--execution", choices=[e.value for e in ExecutionMode], help="run the candidates first")
+    select.add_argument("--entry-point", help="the function the candidates implement (default: inferred)")
+    select.add_argument(
+        "--test",
+        action="append",
+        dest="tests",
+        metavar="ASSERT",
+        help="an assert statement every correct candidate passes (repeatable)",
+    )
+    select.add_argument(
+        "--input",
+        action="append",
+        dest="inputs",
+        metavar="ARGS",
+        help="an argument list to run the candidates on, e.g. '[1, 2], 3' (repeatable)",
+    )
+    select.add_argument(
+        "--execution-budget",
+        type=float,
+        dest="execution_budget_s",
+        metavar="SECONDS",
+        help="time budget for running the candidates (capped by the server)",
+    )
     select.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default 300)")
     return parser
 
@@ -60,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         parser.error(str(exc))
     options = SelectOptions()
-    for name in ("strategy", "mode", "orders", "votes", "max_reasoning_tokens", "adapter"):
+    for name in SelectOptions.__annotations__:  # each option has a flag of the same dest
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)  # type: ignore[literal-required]
     try:
@@ -73,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DajError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    _print_reason(response, sys.stderr)
     _print_winner(response, candidates, sys.stdout)
     return 0
 
@@ -81,6 +111,24 @@ def _print_winner(response: SelectResponse, candidates: list[Candidate], out: Te
     winner = candidates[response.winner.index]
     out.write(f"winner: {winner.id}\n")
     out.write(winner.code if winner.code.endswith("\n") else winner.code + "\n")
+
+
+def _print_reason(response: SelectResponse, out: TextIO) -> None:
+    """Why the winner won; when no candidate passes every example and test, a warning and what it got wrong."""
+    if response.winner.reason:
+        out.write(f"reason: {response.winner.reason}\n")
+    if response.no_candidate_passes:
+        out.write("warning: no candidate passes every example and test: repair the winner or sample again\n")
+        ranked = next((r for r in response.ranking if r.index == response.winner.index), None)
+        if ranked is not None and ranked.execution is not None and ranked.execution.first_failure is not None:
+            out.write(f"first failure: {_failure(ranked.execution.first_failure)}\n")
+    out.flush()
+
+
+def _failure(failure: Failure) -> str:
+    if failure.expected is None:  # an assert statement
+        return f"{failure.input} -> {failure.actual}"
+    return f"{failure.input} -> {failure.actual} (expected {failure.expected})"
 
 
 def _follow(stream: Stream, names: list[str], out: TextIO) -> SelectResponse:
@@ -108,6 +156,22 @@ def _describe(event: Event, names: list[str]) -> str:
             f"start: {event.candidates} candidates ({event.unique_candidates} unique), {event.strategy.value}, "
             f"judge {event.judge.model}"
         )
+    if isinstance(event, ExecutionEvent):
+        if event.status != "ran" or event.probes is None:
+            return f"execution: {event.status}" + (f" ({event.reason})" if event.reason else "")
+        probes = event.probes
+        return (
+            f"execution: ran {event.entry_point}: {probes.examples} examples, {probes.tests} tests, "
+            f"{probes.inputs} inputs ({probes.dropped_inputs} dropped); {event.runs} runs "
+            f"({event.cached_runs} cached), {event.elapsed_ms:.0f} ms"
+        )
+    if isinstance(event, ClustersEvent):
+        clusters = "; ".join(
+            f"#{c.id}{' top' if c.top_group else ''} ({', '.join(names[i] for i in c.members)}) "
+            f"passes {c.checks_passed}"
+            for c in event.clusters
+        )
+        return f"clusters: {clusters}; judged: {', '.join(names[i] for i in event.players)}"
     if isinstance(event, MatchStartEvent):
         return f"[round {event.round}] match {names[event.pair[0]]} vs {names[event.pair[1]]}"
     if isinstance(event, VerdictEvent):

@@ -7,8 +7,9 @@ Two deliberate differences from the server's models:
 
 - Response models accept unknown fields (`extra="allow"`): a newer server may add fields without breaking
   an older client.
-- The request model carries no numeric limits (votes <= 16, max candidates, ...): limits depend on the
-  server's settings, so the server is the single judge of them and answers a 422 naming the field.
+- The request model carries no limits (votes <= 16, max candidates, `entry_point`'s pattern, a positive
+  `execution_budget_s`, ...): many depend on the server's settings, so the server is the single judge of them
+  and answers a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class Orders(StrEnum):
 class JudgeMode(StrEnum):
     VERDICT = "verdict"
     REASONING = "reasoning"
+
+
+class ExecutionMode(StrEnum):
+    AUTO = "auto"  # run the candidates when the server's sandbox works and an entry point is found, else judge only
+    OFF = "off"  # judge only
+    REQUIRED = "required"  # run them, or fail the request (503 without a sandbox, 422 without an entry point)
 
 
 class _Request(BaseModel):
@@ -63,11 +70,40 @@ class SelectRequest(_Request):
     max_reasoning_tokens: int = 256
     adapter: str | None = None
     stream: bool = False
+    execution: ExecutionMode = Field(
+        ExecutionMode.AUTO, description="Run the candidates on examples, tests and generated inputs first."
+    )
+    entry_point: str | None = Field(
+        None, description="The function the candidates implement; inferred from the problem when absent."
+    )
+    tests: list[str] = Field([], description="Assert statements every correct candidate passes.")
+    inputs: list[str] = Field([], description="Argument lists to run the candidates on, e.g. `[1, 2], 3`.")
+    execution_budget_s: float | None = Field(None, description="Time budget for running the candidates (capped).")
 
 
 class Winner(_Response):
     index: int
     id: str
+    reason: str = Field("", description="Why it won, in one line.")
+
+
+class Failure(_Response):
+    """The first example or test a candidate fails: enough to repair the program."""
+
+    input: str = Field(description="The expression or assert statement that was run.")
+    expected: str | None = Field(description="What it should give (None for an assert statement).")
+    actual: str = Field(description="What the candidate gave: a value, `raise <Type>`, `timeout` or `failed`.")
+
+
+class ExecutionSummary(_Response):
+    """How one candidate behaved in the sandbox."""
+
+    status: str = Field(description="Sandbox status: passed, failed, error, syntax_error, timeout, killed.")
+    examples_passed: int
+    examples_total: int
+    tests_passed: int
+    tests_total: int
+    first_failure: Failure | None = None
 
 
 class RankedCandidate(_Response):
@@ -78,6 +114,37 @@ class RankedCandidate(_Response):
     wins: int
     losses: int
     duplicate_of: int | None = Field(None, description="Index of the identical candidate that was judged instead.")
+    cluster: int | None = Field(None, description="Behaviour cluster (same output on every probe); None unrun.")
+    execution: ExecutionSummary | None = Field(None, description="None when the candidates were not run.")
+
+
+class Cluster(_Response):
+    """Candidates that behave the same on every probe."""
+
+    id: int
+    members: list[int] = Field(description="Candidate indices, request order.")
+    checks_passed: int = Field(description="Examples and tests its members pass.")
+    top_group: bool = Field(description="In the group that passes the most examples and tests.")
+
+
+class ProbeCounts(_Response):
+    examples: int
+    tests: int
+    inputs: int = Field(description="Caller and generated inputs run (after dropping likely invalid ones).")
+    dropped_inputs: int = Field(description="Inputs on which every top-group candidate raised: likely invalid.")
+
+
+class ExecutionReport(_Response):
+    """What execution did for the selection (or why it did not run)."""
+
+    status: Literal["ran", "off", "skipped"]
+    reason: str | None = Field(None, description="Why execution was skipped or off.")
+    entry_point: str | None = None
+    probes: ProbeCounts | None = None
+    clusters: list[Cluster] = []
+    runs: int = Field(0, description="Sandbox runs (one per distinct candidate; cache hits excluded).")
+    cached_runs: int = 0
+    elapsed_ms: float = 0.0
 
 
 class Judgment(_Response):
@@ -99,7 +166,10 @@ class MatchResult(_Response):
     pair: tuple[int, int]
     winner: int
     probability: float = Field(description="Probability that pair[0] beats pair[1] (orders averaged).")
-    decided_by: Literal["judge", "tie_rule"]
+    decided_by: Literal["judge", "consensus", "tie_rule"] = Field(
+        description="judge; consensus (the judge was unsure, the larger behaviour cluster won); tie_rule."
+    )
+    evidence: int = Field(0, description="Inputs on which the two disagree that the judge was shown.")
 
 
 class Usage(_Response):
@@ -119,6 +189,10 @@ class JudgeInfo(_Response):
 
 class SelectResponse(_Response):
     winner: Winner
+    no_candidate_passes: bool = Field(
+        False, description="No candidate passes every example and test: sample again or repair."
+    )
+    execution: ExecutionReport
     ranking: list[RankedCandidate]
     matches: list[Judgment]
     results: list[MatchResult]
@@ -150,6 +224,22 @@ class StartEvent(_Response):
     unique_candidates: int
     strategy: Strategy
     judge: JudgeInfo
+
+
+class ExecutionEvent(ExecutionReport):
+    """What execution did (or why it did not run): the same fields as `SelectResponse.execution`. Sent after
+    `start` on every stream."""
+
+    event: ClassVar[Literal["execution"]] = "execution"
+
+
+class ClustersEvent(_Response):
+    """The behaviour clusters, sent after `execution` when the candidates ran."""
+
+    event: ClassVar[Literal["clusters"]] = "clusters"
+
+    clusters: list[Cluster]
+    players: list[int] = Field(description="Cluster representatives the judge will compare.")
 
 
 class MatchStartEvent(_Response):
@@ -191,13 +281,32 @@ class ResultEvent(SelectResponse):
     event: ClassVar[Literal["result"]] = "result"
 
 
-Event = StartEvent | MatchStartEvent | ReasoningEvent | VerdictEvent | RoundEndEvent | ResultEvent
+Event = (
+    StartEvent
+    | ExecutionEvent
+    | ClustersEvent
+    | MatchStartEvent
+    | ReasoningEvent
+    | VerdictEvent
+    | RoundEndEvent
+    | ResultEvent
+)
 """What iterating a stream yields; an `error` event is raised as an exception instead."""
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.event: cls for cls in (StartEvent, MatchStartEvent, ReasoningEvent, VerdictEvent, RoundEndEvent, ResultEvent)
+    cls.event: cls
+    for cls in (
+        StartEvent,
+        ExecutionEvent,
+        ClustersEvent,
+        MatchStartEvent,
+        ReasoningEvent,
+        VerdictEvent,
+        RoundEndEvent,
+        ResultEvent,
+    )
 }
-"""Event name -> model. `error` is not here: it becomes an exception."""
+"""Event name -> model, in the order the events arrive. `error` is not here: it becomes an exception."""
 
 CandidateInput = str | Candidate | dict[str, str]
 """What `select` accepts per candidate."""

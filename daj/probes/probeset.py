@@ -1,0 +1,120 @@
+"""The probe set of one selection: what every candidate is run on, built from the request alone.
+
+A probe is an expression evaluated in the candidate's namespace (``call``), with the value it must equal
+(``expected``) for the statement's examples and the caller's ``f(x) == y`` tests, none for generated inputs;
+or an ``assert`` statement (other caller tests). The set reads nothing but the request: no dataset, no data
+directory, so an evaluation cannot leak hidden tests into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from daj.probes.entry import EntryPoint, infer_entry_point, signature_of, statement_prelude
+from daj.probes.examples import Example, assert_as_example, call_arguments, statement_examples
+from daj.probes.inputs import Args, distinct_inputs, hinted_inputs, mutated_inputs
+
+PROBES_VERSION = "daj-probes-v2"
+
+Origin = Literal["example", "test", "input"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    origin: Origin  # example (from the statement), test (the caller's), input (no expected result)
+    call: str  # an expression, or for `statement` probes an assert statement
+    expected: str | None = None
+    statement: bool = False
+    source: str = ""  # statement, caller, mutation, type_hints
+
+    @property
+    def checks(self) -> bool:
+        """Passing or failing it says something about correctness (examples and tests)."""
+        return self.origin != "input"
+
+    def job(self) -> dict[str, str | None]:
+        """What the sandbox harness runs (its ``probes`` mode)."""
+        return {"kind": "assert" if self.statement else "check", "call": self.call, "expected": self.expected}
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    max_generated_inputs: int = 12
+    max_input_chars: int = 400
+    max_probes: int = 48
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    entry_point: str
+    prelude: str
+    probes: tuple[Probe, ...] = field(default_factory=tuple)
+
+    @property
+    def checks(self) -> list[int]:
+        return [i for i, probe in enumerate(self.probes) if probe.checks]
+
+    @property
+    def inputs(self) -> list[int]:
+        return [i for i, probe in enumerate(self.probes) if not probe.checks]
+
+    def counts(self) -> dict[str, int]:
+        return {origin: sum(p.origin == origin for p in self.probes) for origin in ("example", "test", "input")}
+
+    def digest(self) -> str:
+        blob = json.dumps([PROBES_VERSION, self.entry_point, self.prelude, [asdict(p) for p in self.probes]])
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def problem_rng(problem: str, entry_point: str) -> random.Random:
+    """Seeded by the problem, so the same request always gets the same generated inputs."""
+    return random.Random(hashlib.sha256(f"{PROBES_VERSION}\0{entry_point}\0{problem}".encode()).hexdigest())
+
+
+def build_probe_set(
+    problem: str,
+    candidates: Sequence[str],
+    entry: EntryPoint | None = None,
+    tests: Sequence[str] = (),
+    inputs: Sequence[str] = (),
+    limits: ProbeLimits | None = None,
+) -> ProbeSet | None:
+    """Examples, caller tests, caller inputs and generated inputs, in that order; None without an entry point.
+
+    ``inputs`` are argument lists (``"[1, 2], 3"``); ``tests`` are assert statements."""
+    limits = limits or ProbeLimits()
+    entry = entry or infer_entry_point(problem, candidates)
+    name = entry.name
+    if name is None:
+        return None
+    signature = signature_of(name, [problem, *candidates])
+    params = [a.arg for a in [*signature.posonlyargs, *signature.args]] if signature is not None else None
+    probes: list[Probe] = [Probe("example", e.call, e.expected, source="statement")
+                           for e in statement_examples(problem, name, params)]
+    probes.extend(_caller_test(test, name) for test in tests)
+    seeds: list[Args] = [args for p in probes if (args := call_arguments(p.call, name)) is not None]
+    given = [f"{name}({text})" for text in inputs]
+    probes.extend(Probe("input", call, source="caller") for call in given)
+    seeds.extend(args for call in given if (args := call_arguments(call, name)) is not None)
+    rng = problem_rng(problem, name)
+    if seeds:
+        generated, source = mutated_inputs(seeds, rng), "mutation"
+        rng.shuffle(generated)
+    else:
+        generated, source = hinted_inputs(signature, limits.max_generated_inputs, rng), "type_hints"
+    taken = {p.call for p in probes}
+    calls = distinct_inputs(name, generated, taken, limits.max_generated_inputs, limits.max_input_chars)
+    probes.extend(Probe("input", call, source=source) for call in calls)
+    return ProbeSet(name, statement_prelude(problem), tuple(probes[: limits.max_probes]))
+
+
+def _caller_test(statement: str, entry_point: str) -> Probe:
+    example: Example | None = assert_as_example(statement, entry_point)
+    if example is not None:
+        return Probe("test", example.call, example.expected, source="caller")
+    return Probe("test", statement, statement=True, source="caller")

@@ -1,0 +1,168 @@
+"""Execution inside the service: run each distinct candidate once over the probe set, in the sandbox.
+
+One confined process per candidate (sandbox/runner.py), a time limit per probe, a bounded thread pool so the
+event loop never blocks, a time budget per request, and a cache of results keyed by the program's hash, the
+probe set's hash, the harness version and the limits (Redis when configured, else an in-process LRU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from daj.probes import ProbeSet
+from sandbox import Limits, RunResult, SandboxError, execute, probes
+from sandbox.runner import harness_version
+from service.cache import Cache
+from service.metrics import Metrics
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EXECUTION_KEY_PREFIX = "daj:exec:v1:"
+_SELF_CHECK_PROGRAM = "def daj_self_check(x):\n    return sorted({x, 2 * x, x})\n"
+_SELF_CHECK_CALL = {"kind": "check", "call": "daj_self_check(21)", "expected": "[21, 42]"}
+
+
+class ExecutionUnavailable(Exception):
+    """The sandbox cannot run here (self-check failed) or broke during a run."""
+
+
+class ExecutionBudgetExceeded(Exception):
+    """The candidates did not all finish within the request's execution budget."""
+
+
+@dataclass(frozen=True)
+class CandidateRun:
+    """One program over one probe set: a mark (P/F/E/T) and an output text per probe.
+
+    When the program never reached its probes (syntax error, crash at import, a limit), every probe reads
+    as the run's status, so such programs still cluster together."""
+
+    status: str
+    detail: str
+    marks: str
+    outputs: tuple[str, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> CandidateRun:
+        data = json.loads(raw)
+        return cls(data["status"], data["detail"], data["marks"], tuple(data["outputs"]))
+
+    @classmethod
+    def from_result(cls, result: RunResult, probe_count: int) -> CandidateRun:
+        if len(result.outputs) == probe_count and len(result.cases) == probe_count:
+            return cls(result.status, result.detail, result.cases, tuple(result.outputs))
+        failure = f"{result.status} {result.detail}".strip() if result.status != "syntax_error" else "syntax_error"
+        mark = "T" if result.status == "timeout" else "E"
+        return cls(result.status, result.detail, mark * probe_count, (failure,) * probe_count)
+
+
+@dataclass(frozen=True)
+class ExecutionRun:
+    runs: dict[str, CandidateRun]  # by program text
+    fresh_runs: int
+    cached_runs: int
+    elapsed_s: float
+
+
+def execution_cache_key(code: str, probe_digest: str, limits: Limits, python: str) -> str:
+    context = json.dumps([probe_digest, harness_version(), limits.to_dict(), python], sort_keys=True)
+    return (EXECUTION_KEY_PREFIX + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest() + ":"
+            + hashlib.sha256(context.encode()).hexdigest())
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(wall_seconds=settings.execution_wall_s, cpu_seconds=settings.execution_cpu_s,
+                  memory_mb=settings.execution_memory_mb)
+
+
+class Executor:
+    """Runs candidates in the sandbox for the selection service; `available` after a passing self-check."""
+
+    def __init__(self, settings: Settings, cache: Cache[CandidateRun], metrics: Metrics,
+                 python: str | None = None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.metrics = metrics
+        self.python = python or sys.executable
+        self.limits = limits_from(settings)
+        self._pool = ThreadPoolExecutor(max_workers=settings.execution_workers, thread_name_prefix="sandbox")
+        self.available = False
+        self.checked = False  # the start-up self-check has finished (passed or not)
+        self.error: str | None = "the sandbox self-check has not run yet"
+
+    def spec(self, probe_set: ProbeSet):  # type: ignore[no-untyped-def]
+        return probes([probe.job() for probe in probe_set.probes], probe_set.entry_point, probe_set.prelude,
+                      case_seconds=self.settings.execution_case_s, output_chars=self.settings.execution_output_chars)
+
+    async def self_check(self) -> None:
+        """Run a known program once: the sandbox works on this host only if it gives the known answer."""
+        spec = probes([_SELF_CHECK_CALL], "daj_self_check", case_seconds=5.0)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._pool, execute, _SELF_CHECK_PROGRAM, spec, self.limits,
+                                                self.python)
+        except (SandboxError, OSError) as exc:
+            self._unavailable(f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.checked = True
+        if result.cases != "P" or result.outputs != ["[21, 42]"]:
+            self._unavailable(f"self-check gave {result.status} {result.cases!r} {result.outputs!r}")
+            return
+        self.available, self.error = True, None
+        self.metrics.sandbox_ready.set(1)
+        logger.info("sandbox self-check passed in %.2f s", result.duration)
+
+    def _unavailable(self, reason: str) -> None:
+        self.available, self.error = False, reason
+        self.metrics.sandbox_ready.set(0)
+        logger.warning("sandbox unavailable, selections fall back to the judge alone: %s", reason)
+
+    async def run(self, codes: Sequence[str], probe_set: ProbeSet, budget_s: float) -> ExecutionRun:
+        """Every distinct program once (cached ones not at all), all within `budget_s` seconds."""
+        started = time.perf_counter()
+        spec = self.spec(probe_set)
+        digest = probe_set.digest()
+        distinct = list(dict.fromkeys(codes))
+        keys = [execution_cache_key(code, digest, self.limits, self.python) for code in distinct]
+        hits = await self.cache.get_many(keys)
+        runs = {code: hit for code, hit in zip(distinct, hits, strict=True) if hit is not None}
+        self.metrics.execution_cache.labels("hit").inc(len(runs))
+        todo = [(code, key) for code, key, hit in zip(distinct, keys, hits, strict=True) if hit is None]
+        self.metrics.execution_cache.labels("miss").inc(len(todo))
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(self._pool, execute, code, spec, self.limits, self.python)
+                   for code, _ in todo]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*futures), timeout=budget_s)
+        except TimeoutError as exc:
+            for future in futures:
+                future.cancel()  # the queued ones never start; running ones end at their own wall limit
+            self.metrics.execution_budget_exceeded.inc()
+            raise ExecutionBudgetExceeded(f"running {len(todo)} candidates took over {budget_s:g} s") from exc
+        except SandboxError as exc:
+            self._unavailable(str(exc))
+            raise ExecutionUnavailable(str(exc)) from exc
+        fresh = {}
+        for (code, key), result in zip(todo, results, strict=True):
+            self.metrics.sandbox_runs.labels(result.status).inc()
+            self.metrics.sandbox_seconds.observe(result.duration)
+            run = CandidateRun.from_result(result, len(probe_set.probes))
+            runs[code] = fresh[key] = run
+        await self.cache.set_many(fresh)
+        return ExecutionRun(runs, len(todo), len(distinct) - len(todo), time.perf_counter() - started)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
