@@ -2,9 +2,10 @@
 
 Isolation (see docs/sandbox.md): ``unshare --pid --fork --net --mount --mount-proc --kill-child`` gives every
 run a new pid namespace (when its init exits the kernel kills every process left, fork bombs included), an
-empty network namespace (only a down loopback) and a private mount namespace (fresh tmpfs /tmp, /var/tmp,
-/dev/shm). Inside, harness.py drops to a random unused uid with rlimits (CPU, address space, file size, process
-count, open files). The parent enforces the wall clock, caps captured output, kills the process group
+empty network namespace (only a down loopback) and a private mount namespace, in which harness.py builds a
+read-only root from an allowlist (the interpreter, its shared libraries, a few device nodes), pivots into it
+and mounts a fresh scratch tmpfs (/tmp, /var/tmp, /dev/shm). It then drops to a random unused uid with rlimits
+(CPU, address space, file size, process count, open files). The parent enforces the wall clock, caps captured output, kills the process group
 on timeout and finally sweeps /proc for any process still owned by the run's uid.
 """
 

@@ -14,7 +14,6 @@ execution, clusters, then per round match_start..., reasoning..., verdict..., ro
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import logging
 import time
@@ -23,28 +22,25 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from daj.probes import EntryPoint, ProbeLimits, ProbeSet, build_probe_set, call_arguments, infer_entry_point
 from daj.protocol import PROMPT_V1, Disagreement, JudgeMode, encode_prompt, render_evidence, render_prompt
 from service.adapters import AdapterRegistry
 from service.cache import CachedVerdict, VerdictCache, verdict_cache_key
 from service.engine.base import Adapter, EngineError, JudgeCall, JudgeEngine, JudgeResult
 from service.errors import ApiError
-from service.execution import CandidateRun, ExecutionBudgetExceeded, ExecutionUnavailable, Executor
+from service.execution import ExecutionBudgetExceeded, ExecutionUnavailable, Executor
+from service.explain import Executed, candidate_summary, execution_report, unexecuted_report, winner_reason
 from service.metrics import Metrics
-from service.pipeline import Grouping, checks_text, disagreements, group_candidates, seeded_order, with_consensus
+from service.pipeline import disagreements, group_candidates, seeded_order, with_consensus
+from service.planning import ExecutionPlan, plan_execution
 from service.protocol import (
     Candidate,
-    Cluster,
     ClustersEvent,
     ExecutionMode,
     ExecutionReport,
-    ExecutionSummary,
-    Failure,
     JudgeInfo,
     Judgment,
     MatchResult,
     MatchStartEvent,
-    ProbeCounts,
     RankedCandidate,
     ReasoningEvent,
     RoundEndEvent,
@@ -76,17 +72,6 @@ CONTEXT_MARGIN_TOKENS = 8
 
 
 @dataclass(frozen=True)
-class ExecutionPlan:
-    """What execution will do for a selection: run `probe_set`, or nothing, for `reason`."""
-
-    status: str  # "ran" (planned), "off" (the request said so) or "skipped"
-    reason: str | None = None
-    entry_point: str | None = None
-    probe_set: ProbeSet | None = None
-    budget_s: float = 0.0
-
-
-@dataclass(frozen=True)
 class PreparedSelection:
     request: SelectRequest
     ids: list[str]
@@ -94,7 +79,7 @@ class PreparedSelection:
     representative: list[int]  # index of the first identical candidate, for each candidate
     players: list[int]  # the representatives, in request order
     adapter: Adapter | None
-    plan: ExecutionPlan = ExecutionPlan("off")
+    plan: ExecutionPlan
 
     @property
     def mode(self) -> JudgeMode:
@@ -120,16 +105,6 @@ class _OrderedPair:
     order: tuple[int, int]
     cache_key: str
     evidence: tuple[Disagreement, ...] = ()
-
-
-@dataclass
-class Executed:
-    """Execution results of one selection, per candidate (request order), and how they group."""
-
-    plan: ExecutionPlan
-    runs: list[CandidateRun]
-    grouping: Grouping
-    report: ExecutionReport
 
 
 class SelectionService:
@@ -170,71 +145,14 @@ class SelectionService:
         adapter = self.adapters.resolve(adapter_name)
         representative = group_identical(codes)
         players = sorted(set(representative))
-        plan = self.plan_execution(request, [codes[p] for p in players])
+        plan = plan_execution(request, [codes[p] for p in players], self.settings, self.executor)
         prepared = PreparedSelection(request, ids, codes, representative, players, adapter, plan)
         self._check_context(prepared)
         return prepared
 
-    def _check_execution_fields(self, request: SelectRequest) -> None:
-        limits = self.settings
-        for field_name, items in (("tests", request.tests), ("inputs", request.inputs)):
-            if len(items) > limits.execution_max_tests:
-                raise ApiError(422, f"{field_name}: {len(items)} given, at most {limits.execution_max_tests} allowed "
-                               "(execution_max_tests)", "too_many_items", field_name)
-            for index, item in enumerate(items):
-                if len(item) > limits.execution_max_test_chars:
-                    raise ApiError(422, f"{field_name}[{index}]: {len(item)} characters, at most "
-                                   f"{limits.execution_max_test_chars} allowed (execution_max_test_chars)",
-                                   "field_too_long", f"{field_name}[{index}]")
-        for index, test in enumerate(request.tests):
-            try:
-                ast.parse(test)
-            except (SyntaxError, ValueError) as exc:
-                raise ApiError(422, f"tests[{index}]: not Python statements ({exc})", "invalid_value",
-                               f"tests[{index}]") from None
-        for index, given in enumerate(request.inputs):
-            if call_arguments(f"f({given})", "f") is None:
-                raise ApiError(422, f"inputs[{index}]: not an argument list of Python literals, e.g. `[1, 2], 'a'`",
-                               "invalid_value", f"inputs[{index}]")
-        budget = request.execution_budget_s
-        if budget is not None and budget > limits.execution_budget_s:
-            raise ApiError(422, f"execution_budget_s: {budget:g} s asked, at most {limits.execution_budget_s:g} s "
-                           "allowed (execution_budget_s)", "invalid_value", "execution_budget_s")
-
     def plan_execution(self, request: SelectRequest, codes: list[str]) -> ExecutionPlan:
-        """Decide whether and on what the candidates will run; `required` turns every reason not to into an
-        error, `auto` into a judge-only selection that says why."""
-        self._check_execution_fields(request)
-        mode = request.execution
-        if mode is ExecutionMode.OFF:
-            return ExecutionPlan("off", "execution is off in the request")
-        required = mode is ExecutionMode.REQUIRED
-        entry = infer_entry_point(request.problem, codes, request.entry_point)
-        if entry.name is None:
-            if required:
-                raise ApiError(422, f"entry_point: not given and not inferred ({entry.how}); name the function",
-                               "entry_point_unknown", "entry_point")
-            return ExecutionPlan("skipped", f"no entry point: {entry.how}")
-        if self.executor is None or not self.executor.available:
-            why = self.executor.error if self.executor is not None else "no sandbox configured"
-            if required:
-                raise ApiError(503, f"execution: required, but the sandbox is unavailable ({why})",
-                               "sandbox_unavailable", "execution")
-            return ExecutionPlan("skipped", f"sandbox unavailable: {why}", entry.name)
-        probe_set = self._probe_set(request, codes, entry)
-        if probe_set is None or not probe_set.probes:
-            if required:
-                raise ApiError(422, "execution: required, but there is nothing to run: the problem has no examples "
-                               "and its signature no type hints; give tests or inputs", "no_probes", "tests")
-            return ExecutionPlan("skipped", "nothing to run: no examples, tests, inputs or type hints", entry.name)
-        budget = request.execution_budget_s or self.settings.execution_budget_s
-        return ExecutionPlan("ran", None, entry.name, probe_set, budget)
-
-    def _probe_set(self, request: SelectRequest, codes: list[str], entry: EntryPoint) -> ProbeSet | None:
-        limits = ProbeLimits(max_generated_inputs=self.settings.execution_generated_inputs,
-                             max_probes=self.settings.execution_generated_inputs + 2 * self.settings.execution_max_tests
-                             + 32)
-        return build_probe_set(request.problem, codes, entry, request.tests, request.inputs, limits)
+        """Whether and on what these distinct programs would run (service/planning.py)."""
+        return plan_execution(request, codes, self.settings, self.executor)
 
     def _unpack_candidates(self, candidates: list[str | Candidate]) -> tuple[list[str], list[str]]:
         ids: list[str] = []
@@ -310,7 +228,7 @@ class SelectionService:
                                               strategy=request.strategy, judge=self.judge_info(prepared)))
         codes = [prepared.codes[rep] for rep in prepared.representative]  # identical ones run once
         executed, plan = await self.execute(prepared.plan, codes, request.execution is ExecutionMode.REQUIRED)
-        report = executed.report if executed else _unexecuted_report(plan)
+        report = executed.report if executed else unexecuted_report(plan)
         await _emit(emit, "execution", report)
         players = list(prepared.players)
         if executed is not None:
@@ -359,7 +277,7 @@ class SelectionService:
             return None, ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point)
         runs = [execution.runs[code] for code in codes]
         grouping = group_candidates(runs, plan.probe_set)
-        report = _execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs,
+        report = execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs,
                                    execution.elapsed_s)
         return Executed(plan, runs, grouping, report), plan
 
@@ -527,10 +445,11 @@ class SelectionService:
                     wins=standing.wins if standing else 0, losses=standing.losses if standing else 0,
                     duplicate_of=rep if rep != index else None,
                     cluster=executed.grouping.cluster_of[index] if executed else None,
-                    execution=_summary(executed, index) if executed else None,
+                    execution=candidate_summary(executed, index) if executed else None,
                 ))
         winner = ranking[0].index
-        reason = _winner_reason(prepared, executed, report, tournament, winner)
+        reason = winner_reason(prepared.representative[winner] if executed is None else winner, executed, report,
+                               tournament)
         return SelectResponse(
             winner=Winner(index=winner, id=prepared.ids[winner], reason=reason),
             no_candidate_passes=bool(executed and executed.grouping.no_candidate_passes),
@@ -561,73 +480,6 @@ def _ranked_candidates(prepared: PreparedSelection, executed: Executed | None,
     judged = [grouping.cluster_of[rep] for rep in standings]
     rest = [cid for cid in range(len(grouping.clusters)) if cid not in set(judged)]
     return [(position + 1, grouping.clusters[cid]) for position, cid in enumerate(judged + rest)]
-
-
-def _summary(executed: Executed, index: int) -> ExecutionSummary:
-    run, probe_set = executed.runs[index], executed.plan.probe_set
-    assert probe_set is not None
-    counts = {"example": [0, 0], "test": [0, 0]}
-    failure = None
-    for i in executed.grouping.checks:
-        probe = probe_set.probes[i]
-        counts[probe.origin][1] += 1
-        if run.marks[i] == "P":
-            counts[probe.origin][0] += 1
-        elif failure is None:
-            failure = Failure(input=probe.call, expected=probe.expected, actual=run.outputs[i])
-    return ExecutionSummary(status=run.status, examples_passed=counts["example"][0],
-                            examples_total=counts["example"][1], tests_passed=counts["test"][0],
-                            tests_total=counts["test"][1], first_failure=failure)
-
-
-def _execution_report(plan: ExecutionPlan, grouping: Grouping, fresh: int, cached: int,
-                      elapsed_s: float) -> ExecutionReport:
-    probe_set = plan.probe_set
-    assert probe_set is not None
-    counts = probe_set.counts()
-    top = set(grouping.top_clusters)
-    clusters = [Cluster(id=cid, members=members, checks_passed=grouping.checks_passed[members[0]],
-                        top_group=cid in top) for cid, members in enumerate(grouping.clusters)]
-    return ExecutionReport(
-        status="ran", entry_point=plan.entry_point,
-        probes=ProbeCounts(examples=counts["example"], tests=counts["test"], inputs=len(grouping.kept_inputs),
-                           dropped_inputs=len(grouping.dropped_inputs)),
-        clusters=clusters, runs=fresh, cached_runs=cached, elapsed_ms=round(elapsed_s * 1000, 2),
-    )
-
-
-def _unexecuted_report(plan: ExecutionPlan) -> ExecutionReport:
-    status = "off" if plan.status == "off" else "skipped"
-    return ExecutionReport(status=status, reason=plan.reason, entry_point=plan.entry_point)  # type: ignore[arg-type]
-
-
-def _winner_reason(prepared: PreparedSelection, executed: Executed | None, report: ExecutionReport,
-                   tournament: Tournament, winner: int) -> str:
-    """One line: why this candidate won."""
-    final = next((o for o in reversed(tournament.outcomes) if prepared.representative[winner] in o.pair), None)
-    if executed is None:
-        if final is None:
-            return "every candidate is the same program"
-        return f"won the judge tournament ({len(tournament.outcomes)} matches; execution {report.status}: " \
-               f"{report.reason})"
-    grouping = executed.grouping
-    cluster = grouping.cluster_of[winner]
-    passed = checks_text(grouping.checks_passed[winner], len(grouping.checks))
-    members = len(grouping.clusters[cluster])
-    if final is None:
-        if len(grouping.top_clusters) == 1 and grouping.checks:
-            return f"the only behaviour cluster passing {passed} ({members} candidate{'s' * (members > 1)})"
-        return f"every top candidate behaves the same on all {len(grouping.checks) + len(grouping.kept_inputs)} " \
-               "probes"
-    loser = final.loser
-    rival = grouping.cluster_of[loser]
-    how = {"judge": f"judge, p={max(final.p_first, 1 - final.p_first):.2f}",
-           "consensus": f"judge unsure, larger cluster: {members} vs {len(grouping.clusters[rival])}",
-           "tie_rule": "tie, request order"}[final.decided_by]
-    shown = disagreements(executed.plan.probe_set, grouping, executed.runs[winner],  # type: ignore[arg-type]
-                          executed.runs[loser], 1)
-    differ = f"; they differ on {shown[0].call[:80]}" if shown else ""
-    return f"passes {passed}; beat cluster {rival} ({how}){differ}"
 
 
 def _candidate_param(candidate: str | Candidate, index: int) -> str:
