@@ -140,13 +140,14 @@ class ExecutionSelector:
         codes = [pool.candidates[i] for i in draw.indices]
         started = time.perf_counter()
         grouping = await self.executor.group(pool.problem, codes)
-        if grouping is None:  # nothing to run (no entry point, no probes): every candidate is as good as any
-            return _record(self, pool, draw, random_expected(labels), wall_s=time.perf_counter() - started)
+        if grouping is None:  # the service would not run them (no entry point, nothing to run, nothing told apart)
+            return _record(self, pool, draw, random_expected(labels), wall_s=time.perf_counter() - started,
+                           executed=False)
         tied = self._tied(grouping)
         selected = sum(expected_pick(labels, group) for group in tied) / len(tied)
         scores = [float(grouping.checks_passed[c]) + len(grouping.clusters[grouping.cluster_of[c]]) / (len(codes) + 1)
                   for c in range(len(codes))]
-        return _record(self, pool, draw, selected, scores=scores, wall_s=time.perf_counter() - started)
+        return _record(self, pool, draw, selected, scores=scores, wall_s=time.perf_counter() - started, executed=True)
 
     def _tied(self, grouping: Grouping) -> list[list[int]]:
         """The groups the pick is uniform over (a one-element list: uniform over that group)."""
@@ -184,6 +185,7 @@ def record_from_response(
         matches=len(response["results"]),
         ties=sum(1 for result in response["results"] if result["decided_by"] == "tie_rule"),
         judge_decided=sum(1 for result in response["results"] if result["decided_by"] == "judge"),
+        executed=response["execution"]["status"] == "ran" if "execution" in response else None,
         judge_calls=len(judgments),
         engine_calls=int(usage["judge_calls"]),
         prompt_tokens=int(usage["prompt_tokens"]),

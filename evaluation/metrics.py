@@ -232,6 +232,7 @@ def summarize(records: Sequence[SelectionRecord], n_boot: int = 1000, seed: int 
         "matches_both_orders": len(consistency),
         "tie_rate": ties_rate(ok) if matches else None,
         **judge_decided(ok, matches),
+        "executed_share": mean(float(r.executed) for r in ok) if all(r.executed is not None for r in ok) else None,
         "score_label_corr_within": within,
         "score_label_corr_within_draws": within_draws,
         "score_label_corr_global": global_correlation(ok),

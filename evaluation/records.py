@@ -38,6 +38,7 @@ class SelectionRecord:
     matches: int = 0  # tournament matches after merging orders
     ties: int = 0  # matches decided by the tie rule (merged probability exactly 0.5)
     judge_decided: int | None = None  # matches the judge decided (not consensus or tie rule); None: not recorded
+    executed: bool | None = None  # the candidates ran (exec methods); False: the service fell back to the judge
     judge_calls: int = 0  # judgments the selection needs (cache hits included: the cost without a cache)
     engine_calls: int = 0  # judgments actually sent to the engine in this run (cache misses)
     prompt_tokens: int = 0

@@ -161,11 +161,12 @@ def markdown(report: dict[str, Any]) -> str:
         "'—' where undefined (oracle == random) or not applicable.",
         "",
         "judge decided: share of matches, and of selections with at least one match, that the judge decided "
-        "(not consensus or the tie rule).",
+        "(not consensus or the tie rule). executed: share of selections whose candidates ran (the rest fell back: "
+        "the judge alone for exec+judge, a uniform pick for the exec-* methods).",
         "",
         "| method | N | pass@1 | random | oracle | recovery | top-1 mixed | pair acc. | pos. cons. | ties "
-        "| judge decided (matches / selections) | corr within / global | judge calls | tokens | s/sel |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| judge decided (matches / selections) | executed | corr within / global | judge calls | tokens | s/sel |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["results"]:
         tokens = (row["prompt_tokens_per_selection"] or 0) + (row["completion_tokens_per_selection"] or 0)
@@ -175,6 +176,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_num(row['recovery'])}{_ci(row['recovery_ci'], 1, 2)} | {_pct(row['top1_mixed'])} "
             f"| {_pct(row['pairwise_accuracy'])} | {_pct(row['position_consistency'])} | {_pct(row['tie_rate'])} "
             f"| {_pct(row.get('judge_decided_matches'))} / {_pct(row.get('judge_decided_selections'))} "
+            f"| {_pct(row.get('executed_share'))} "
             f"| {_num(row['score_label_corr_within'])} / {_num(row['score_label_corr_global'])} "
             f"| {_num(row['judge_calls_per_selection'], 1)} | {tokens:.0f} | {_num(row['wall_s_per_selection'])} |"
         )

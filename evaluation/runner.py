@@ -96,7 +96,8 @@ class EvalConfig:
 
 
 SELECTION_SETTINGS = ("consensus_margin", "evidence_inputs", "execution_generated_inputs", "execution_case_s",
-                      "execution_cpu_s", "execution_wall_s", "execution_output_chars")
+                      "execution_cpu_s", "execution_wall_s", "execution_output_chars", "execution_memory_mb",
+                      "execution_budget_s")
 """The service settings (env DAJ_*) that change what an execution-grounded selection picks."""
 
 

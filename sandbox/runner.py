@@ -5,8 +5,9 @@ run a new pid namespace (when its init exits the kernel kills every process left
 empty network namespace (only a down loopback) and a private mount namespace, in which harness.py builds a
 read-only root from an allowlist (the interpreter, its shared libraries, a few device nodes), pivots into it
 and mounts a fresh scratch tmpfs (/tmp, /var/tmp, /dev/shm). It then drops to a random unused uid with rlimits
-(CPU, address space, file size, process count, open files). The parent enforces the wall clock, caps captured output, kills the process group
-on timeout and finally sweeps /proc for any process still owned by the run's uid.
+(CPU, address space, file size, process count, open files). The parent enforces the wall clock, caps captured
+output, kills the process group on timeout and finally sweeps /proc for any process still owned by the run's
+uid.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from sandbox.limits import Limits
 
 HARNESS = Path(__file__).with_name("harness.py")
 STATUSES = ("passed", "failed", "error", "syntax_error", "timeout", "killed", "unsupported")
-_VERDICT_VERSION = "4"
+_VERDICT_VERSION = "5"
 _REPORT_BYTES = 1 << 20  # the verdict channel: one report line, plus a probes run's outputs
 _SCRUBBED_ENV = {
+    "PYTHONHASHSEED": "0",  # the same program must print a set of strings the same way in every run
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/tmp",
     "TMPDIR": "/tmp",
@@ -131,7 +133,9 @@ def _unshare() -> str:
 
 
 def _command(python: str, spec: TestSpec, report_fd: int) -> list[str]:
-    flags = ["-I"] if spec.needs_site else ["-I", "-S"]
+    # -I without its -E: isolated (-s: no user site, -P: no script dir on sys.path), but reading the one PYTHON*
+    # variable the scrubbed environment sets, PYTHONHASHSEED.
+    flags = ["-s", "-P"] if spec.needs_site else ["-s", "-P", "-S"]
     return [
         _unshare(),
         "--pid",

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -76,8 +77,10 @@ class ExecutionRun:
     elapsed_s: float
 
 
-def execution_cache_key(code: str, probe_digest: str, limits: Limits, python: str) -> str:
-    context = json.dumps([probe_digest, harness_version(), limits.to_dict(), python], sort_keys=True)
+def execution_cache_key(code: str, spec_digest: str, limits: Limits, python: str) -> str:
+    """The program's hash + the hash of everything else its outputs depend on: the spec (probes, per-probe time
+    limit, output cap), the harness version, the limits and the interpreter."""
+    context = json.dumps([spec_digest, harness_version(), limits.to_dict(), python], sort_keys=True)
     return (EXECUTION_KEY_PREFIX + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest() + ":"
             + hashlib.sha256(context.encode()).hexdigest())
 
@@ -113,7 +116,7 @@ class Executor:
         try:
             result = await loop.run_in_executor(self._pool, execute, _SELF_CHECK_PROGRAM, spec, self.limits,
                                                 self.python)
-        except (SandboxError, OSError) as exc:
+        except (SandboxError, OSError, subprocess.SubprocessError) as exc:
             self._unavailable(f"{type(exc).__name__}: {exc}")
             return
         finally:
@@ -134,7 +137,7 @@ class Executor:
         """Every distinct program once (cached ones not at all), all within `budget_s` seconds."""
         started = time.perf_counter()
         spec = self.spec(probe_set)
-        digest = probe_set.digest()
+        digest = spec.digest()
         distinct = list(dict.fromkeys(codes))
         keys = [execution_cache_key(code, digest, self.limits, self.python) for code in distinct]
         hits = await self.cache.get_many(keys)
@@ -143,25 +146,34 @@ class Executor:
         todo = [(code, key) for code, key, hit in zip(distinct, keys, hits, strict=True) if hit is None]
         self.metrics.execution_cache.labels("miss").inc(len(todo))
         loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self._pool, execute, code, spec, self.limits, self.python)
-                   for code, _ in todo]
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), timeout=budget_s)
-        except TimeoutError as exc:
-            for future in futures:
-                future.cancel()  # the queued ones never start; running ones end at their own wall limit
-            self.metrics.execution_budget_exceeded.inc()
-            raise ExecutionBudgetExceeded(f"running {len(todo)} candidates took over {budget_s:g} s") from exc
-        except SandboxError as exc:
-            self._unavailable(str(exc))
-            raise ExecutionUnavailable(str(exc)) from exc
-        fresh = {}
-        for (code, key), result in zip(todo, results, strict=True):
+        futures = {loop.run_in_executor(self._pool, execute, code, spec, self.limits, self.python): (code, key)
+                   for code, key in todo}
+        done, pending = await asyncio.wait(futures, timeout=budget_s) if futures else (set(), set())
+        for future in pending:
+            future.cancel()  # the queued ones never start; running ones end at their own wall limit
+        fresh, failure = {}, None
+        for future in done:
+            code, key = futures[future]
+            if future.exception() is not None:
+                failure = future.exception()
+                continue
+            result = future.result()
             self.metrics.sandbox_runs.labels(result.status).inc()
             self.metrics.sandbox_seconds.observe(result.duration)
-            run = CandidateRun.from_result(result, len(probe_set.probes))
-            runs[code] = fresh[key] = run
-        await self.cache.set_many(fresh)
+            runs[code] = fresh[key] = CandidateRun.from_result(result, len(probe_set.probes))
+        await self.cache.set_many(fresh)  # what finished is kept, even when the selection cannot use it
+        if failure is not None:
+            # One failed run (a full process table, a transient error) fails this execution only: the request
+            # falls back to the judge, the next one tries the sandbox again.
+            self.metrics.sandbox_errors.inc()
+            logger.warning("sandbox run failed: %s: %s", type(failure).__name__, failure)
+            if not isinstance(failure, (SandboxError, OSError, subprocess.SubprocessError)):
+                raise failure
+            raise ExecutionUnavailable(f"{type(failure).__name__}: {failure}") from failure
+        if pending:
+            self.metrics.execution_budget_exceeded.inc()
+            raise ExecutionBudgetExceeded(f"{len(pending)} of {len(todo)} candidates did not finish within the "
+                                          f"execution budget of {budget_s:g} s")
         return ExecutionRun(runs, len(todo), len(distinct) - len(todo), time.perf_counter() - started)
 
     def close(self) -> None:

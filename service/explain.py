@@ -63,7 +63,9 @@ def unexecuted_report(plan: ExecutionPlan) -> ExecutionReport:
 
 def winner_reason(player: int, executed: Executed | None, report: ExecutionReport, tournament: Tournament) -> str:
     """One line: why the candidate the tournament knows as `player` won."""
-    final = next((o for o in reversed(tournament.outcomes) if player in o.pair), None)
+    final = next((o for o in reversed(tournament.outcomes) if o.winner == player), None)
+    if final is None and tournament.outcomes:
+        return f"ranked first by total win probability over {len(tournament.outcomes)} matches"
     if executed is None:
         if final is None:
             return "every candidate is the same program"

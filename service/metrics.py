@@ -38,6 +38,9 @@ class Metrics:
         self.sandbox_seconds = Histogram(
             "daj_sandbox_run_seconds", "Wall time of one candidate's run", buckets=_LATENCY_BUCKETS, registry=r
         )
+        self.sandbox_errors = Counter(
+            "daj_sandbox_errors", "Executions that failed in the sandbox itself (fell back to the judge)", registry=r
+        )
         self.execution_cache = Counter("daj_execution_cache", "Execution cache lookups", ["result"], registry=r)
         self.execution_budget_exceeded = Counter(
             "daj_execution_budget_exceeded", "Selections whose execution ran over its budget", registry=r

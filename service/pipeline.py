@@ -3,12 +3,14 @@
 1. Group by the checks (statement examples and caller tests) each candidate passes: the candidates that pass
    the most form the top group (with no checks, everyone is in it).
 2. Drop every generated or caller input on which all top-group candidates raise or time out: it probably breaks
-   the specification's preconditions.
+   the specification's preconditions. If no top-group candidate completes a single probe (all fail to import,
+   say), execution told nothing apart: the selection falls back to the judge alone.
 3. Cluster candidates by behaviour: the same mark and output on every probe kept. Identical behaviour is judged
    once: the tournament runs over one representative per top-group cluster, largest cluster first.
 4. Each judged pair is shown up to K inputs on which the two disagree (checks first), with both outputs.
 5. A match the judge is unsure of (probability within `margin` of 0.5, or its two orders disagree) goes to the
-   larger cluster: a weak judge must not throw the consensus signal away.
+   larger cluster: a weak judge must not throw the consensus signal away. Its probability is then the larger
+   cluster's share of the two clusters' candidates.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Grouping:
     clusters: list[list[int]]  # candidate indices, best group first, then larger clusters first
     cluster_of: list[int]  # per candidate
     top_clusters: list[int]  # cluster ids of the top group, in `clusters` order
+    informative: bool = True  # some top-group candidate completed a probe (else execution told nothing apart)
 
     @property
     def best_checks(self) -> int:
@@ -68,7 +71,8 @@ def group_candidates(runs: Sequence[CandidateRun], probe_set: ProbeSet) -> Group
         for c in members:
             cluster_of[c] = cluster_id
     top_clusters = [cid for cid, members in enumerate(clusters) if passed[members[0]] == best]
-    return Grouping(checks, kept, dropped, passed, clusters, cluster_of, top_clusters)
+    informative = any("P" in runs[c].marks for c in top)
+    return Grouping(checks, kept, dropped, passed, clusters, cluster_of, top_clusters, informative)
 
 
 def seeded_order(players: Sequence[int]) -> list[int]:
@@ -113,12 +117,14 @@ def orders_disagree(pair: tuple[int, int], verdicts: Sequence[OrderedVerdict]) -
 def with_consensus(
     outcome: MatchOutcome, verdicts: Sequence[OrderedVerdict], sizes: tuple[int, int], margin: float
 ) -> MatchOutcome:
-    """The judge's outcome, unless it is unsure and one cluster is larger: then the larger cluster wins."""
+    """The judge's outcome, unless it is unsure and one cluster is larger: then the larger cluster wins, with
+    its share of the two clusters' candidates as the match probability (so a round robin, which ranks by
+    summed probability, follows the consensus too)."""
     unsure = abs(outcome.p_first - 0.5) <= margin or orders_disagree(outcome.pair, verdicts)
     if not unsure or sizes[0] == sizes[1]:
         return outcome
     winner = outcome.pair[0] if sizes[0] > sizes[1] else outcome.pair[1]
-    return MatchOutcome(outcome.round, outcome.pair, winner, outcome.p_first, "consensus")
+    return MatchOutcome(outcome.round, outcome.pair, winner, sizes[0] / (sizes[0] + sizes[1]), "consensus")
 
 
 def checks_text(passed: int, total: int) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from daj.probes import ProbeLimits, ProbeSet, build_probe_set, call_arguments, infer_entry_point
+from daj.probes import PARSE_ERRORS, ProbeLimits, ProbeSet, build_probe_set, call_arguments, infer_entry_point
 from service.errors import ApiError
 from service.execution import Executor
 from service.protocol import ExecutionMode, SelectRequest
@@ -39,7 +39,7 @@ def check_execution_fields(request: SelectRequest, limits: Settings) -> None:
     for index, test in enumerate(request.tests):
         try:
             ast.parse(test)
-        except (SyntaxError, ValueError) as exc:
+        except PARSE_ERRORS as exc:
             raise ApiError(422, f"tests[{index}]: not Python statements ({exc})", "invalid_value",
                            f"tests[{index}]") from None
     for index, given in enumerate(request.inputs):

@@ -161,7 +161,8 @@ class MatchResult(BaseModel):
     round: int
     pair: tuple[int, int]
     winner: int
-    probability: float = Field(description="Probability that pair[0] beats pair[1] (orders averaged).")
+    probability: float = Field(description="Probability that pair[0] beats pair[1] (orders averaged); for a "
+                               "consensus decision, pair[0]'s share of the two clusters' candidates.")
     decided_by: Literal["judge", "consensus", "tie_rule"] = Field(
         description="judge; consensus (the judge was unsure, the larger behaviour cluster won); tie_rule."
     )

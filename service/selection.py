@@ -277,6 +277,9 @@ class SelectionService:
             return None, ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point)
         runs = [execution.runs[code] for code in codes]
         grouping = group_candidates(runs, plan.probe_set)
+        if not grouping.informative:
+            reason = "no candidate completed a single probe (every call raised or timed out): nothing to tell apart"
+            return None, ExecutionPlan("skipped", reason, plan.entry_point)
         report = execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs,
                                    execution.elapsed_s)
         return Executed(plan, runs, grouping, report), plan

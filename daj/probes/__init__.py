@@ -8,6 +8,7 @@ and the selection falls back to the judge alone.
 
 from daj.probes.entry import EntryPoint, infer_entry_point, parse_python, signature_of, statement_prelude
 from daj.probes.examples import (
+    PARSE_ERRORS,
     Example,
     assert_as_example,
     call_arguments,
@@ -22,6 +23,7 @@ from daj.probes.inputs import call_text, hinted_inputs, mutate_value, mutated_in
 from daj.probes.probeset import PROBES_VERSION, Probe, ProbeLimits, ProbeSet, build_probe_set
 
 __all__ = [
+    "PARSE_ERRORS",
     "PROBES_VERSION",
     "EntryPoint",
     "Example",

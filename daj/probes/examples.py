@@ -7,6 +7,11 @@ import ast
 import re
 from dataclasses import dataclass
 
+PARSE_ERRORS = (SyntaxError, ValueError, TypeError, MemoryError, RecursionError)
+"""What parsing untrusted source can raise (deep nesting gives RecursionError in ast.parse and ast.unparse)."""
+MAX_EXAMPLE_CHARS = 2000
+"""Longer example lines are skipped: finding where a same-line example splits is quadratic in its length."""
+
 
 @dataclass(frozen=True)
 class Example:
@@ -52,16 +57,18 @@ def doctest_examples(prompt: str) -> list[Example]:
 def _self_checking(source: str) -> Example | None:
     """A doctest with no output line: ``>>> f(x) == y`` (the expression checks itself), or ``>>> f(x) y`` (the
     expected value written on the same line)."""
+    if len(source) > MAX_EXAMPLE_CHARS:
+        return None
     try:
         node = ast.parse(source.strip(), mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        node = None
-    if node is not None:
         is_check = isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
         if is_check and isinstance(node.left, ast.Call):  # type: ignore[union-attr]
             return Example(ast.unparse(node.left), ast.unparse(node.comparators[0]))  # type: ignore[union-attr]
-        if not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and ") [" in source):
-            return None  # `f(x) [1, 2]` parses as a subscript, but reads as a call and its expected list
+    except PARSE_ERRORS:
+        node = None
+    if node is not None and not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call)
+                                 and ") [" in source):
+        return None  # `f(x) [1, 2]` parses as a subscript, but reads as a call and its expected list
     for cut in range(len(source) - 1, 0, -1):
         if source[cut - 1] != ")":
             continue
@@ -74,13 +81,13 @@ def _self_checking(source: str) -> Example | None:
 def _is_call(source: str) -> bool:
     try:
         return isinstance(ast.parse(source, mode="eval").body, ast.Call)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    except PARSE_ERRORS:
         return False
 
 
 def literal_prefix(text: str) -> str | None:
     """The longest prefix of ``text`` that is a Python literal (``"1". the rest`` -> ``"1"``)."""
-    text = text.strip()
+    text = text.strip()[:MAX_EXAMPLE_CHARS]
     for end in range(len(text), 0, -1):
         if end < len(text) and text[end] not in " ,.;:":
             continue
@@ -119,12 +126,12 @@ def _input_arguments(text: str, params: list[str]) -> list[str] | None:
         return assigned
     try:
         node = ast.parse(f"f({text.strip()})", mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        args = node.args if isinstance(node, ast.Call) else []
+        if not args or node.keywords or (params and len(args) != len(params)):  # type: ignore[union-attr]
+            return None
+        texts = [ast.unparse(arg) for arg in args]
+    except PARSE_ERRORS:
         return None
-    args = node.args if isinstance(node, ast.Call) else []
-    if not args or node.keywords or (params and len(args) != len(params)):  # type: ignore[union-attr]
-        return None
-    texts = [ast.unparse(arg) for arg in args]
     return texts if all(is_literal(t) for t in texts) else None
 
 
@@ -179,21 +186,32 @@ def statement_examples(prompt: str, entry_point: str, params: list[str] | None =
     seen: dict[tuple[str, str], Example] = {}
     prose = prose_examples(prompt, entry_point, params) if params else []
     for example in doctest_examples(prompt) + informal_examples(prompt, entry_point) + prose:
+        if not (_calls(example.call, entry_point) and is_literal(example.expected)):
+            continue  # `>>> print(f(1))` / `hello`, `>>> x` / `3`: no candidate could pass these
         seen.setdefault((_normal(example.call), _normal(example.expected)), example)
     return list(seen.values())
+
+
+def _calls(source: str, name: str) -> bool:
+    """Whether the expression calls ``name`` somewhere."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except PARSE_ERRORS:
+        return False
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(tree))
 
 
 def _normal(source: str) -> str:
     try:
         return ast.unparse(ast.parse(source.strip(), mode="eval"))
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return source.strip()
 
 
 def is_literal(source: str) -> bool:
     try:
         ast.literal_eval(source.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    except PARSE_ERRORS:
         return False
     return True
 
@@ -207,7 +225,7 @@ def call_arguments(source: str, entry_point: str) -> tuple[object, ...] | None:
     """The literal argument values of ``entry_point(<literals>)``, or None for any other expression."""
     try:
         node = ast.parse(source.strip(), mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    except PARSE_ERRORS:
         return None
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point):
         return None
@@ -215,14 +233,14 @@ def call_arguments(source: str, entry_point: str) -> tuple[object, ...] | None:
         return None
     try:
         return tuple(ast.literal_eval(arg) for arg in node.args)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    except PARSE_ERRORS:
         return None
 
 
 def is_single_assert(source: str) -> bool:
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return False
     return len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert)
 
@@ -231,14 +249,14 @@ def assert_as_example(statement: str, entry_point: str) -> Example | None:
     """``assert f(x) == y`` -> Example(f(x), y), so a failure can show what the program returned."""
     try:
         tree = ast.parse(statement)
-    except (SyntaxError, ValueError):
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+            return None
+        test = tree.body[0].test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+            return None
+        left = test.left
+        if not (isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == entry_point):
+            return None
+        return Example(ast.unparse(left), ast.unparse(test.comparators[0]))
+    except PARSE_ERRORS:
         return None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
-        return None
-    test = tree.body[0].test
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
-        return None
-    left = test.left
-    if not (isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == entry_point):
-        return None
-    return Example(ast.unparse(left), ast.unparse(test.comparators[0]))

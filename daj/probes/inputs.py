@@ -170,8 +170,25 @@ def hinted_inputs(arguments: ast.arguments | None, count: int, rng: random.Rando
     return [tuple(make(rng) for make in makers) for _ in range(count * 4)]  # type: ignore[misc]
 
 
+def stable_repr(value: object) -> str:
+    """``repr``, but with set elements sorted: a set's order depends on the process's hash seed, and the same
+    request must give the same inputs in every process."""
+    if isinstance(value, (set, frozenset)):
+        inner = ", ".join(sorted(stable_repr(v) for v in value))
+        if isinstance(value, frozenset):
+            return f"frozenset({{{inner}}})" if value else "frozenset()"
+        return "{" + inner + "}" if value else "set()"
+    if isinstance(value, list):
+        return "[" + ", ".join(stable_repr(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(stable_repr(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{stable_repr(k)}: {stable_repr(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def call_text(entry_point: str, args: Args) -> str:
-    return f"{entry_point}({', '.join(repr(value) for value in args)})"
+    return f"{entry_point}({', '.join(stable_repr(value) for value in args)})"
 
 
 def distinct_inputs(
@@ -186,7 +203,7 @@ def distinct_inputs(
             break
         try:
             text = call_text(entry_point, args)
-        except (RecursionError, ValueError):
+        except (RecursionError, ValueError, MemoryError):
             continue
         if text in seen or len(text) > max_chars or not _literal(text):
             continue

@@ -19,7 +19,7 @@ from daj.probes.entry import EntryPoint, infer_entry_point, signature_of, statem
 from daj.probes.examples import Example, assert_as_example, call_arguments, statement_examples
 from daj.probes.inputs import Args, distinct_inputs, hinted_inputs, mutated_inputs
 
-PROBES_VERSION = "daj-probes-v2"
+PROBES_VERSION = "daj-probes-v3"
 
 Origin = Literal["example", "test", "input"]
 

@@ -80,3 +80,16 @@ def test_a_forged_outputs_line_spoils_the_run() -> None:
     )
     result = execute(program, probes([check("f(2)", "4")], "f"), LIMITS)
     assert (result.status, result.detail, result.outputs) == ("error", "ReportTampered", [])
+
+
+def test_string_sets_print_the_same_in_every_run() -> None:
+    program = "def f(words):\n    return list(set(words))\n"
+    spec = probes([check("f(['pear', 'apple', 'fig', 'kiwi', 'plum', 'lime'])")], "f")
+    outputs = {execute(program, spec, LIMITS).outputs[0] for _ in range(3)}
+    assert len(outputs) == 1  # one hash seed for every run: equal behaviour, equal text
+
+
+def test_an_object_equal_to_everything_passes_no_check() -> None:
+    program = "class Liar:\n    def __eq__(self, other):\n        return True\n\ndef f(x):\n    return Liar()\n"
+    result = execute(program, probes([check("f(1)", "2"), check("f(2)", "[4]")], "f"), LIMITS)
+    assert result.cases == "FF" and result.outputs[0].startswith("Liar:<")

@@ -76,3 +76,16 @@ def test_seeding_meets_the_largest_clusters_last() -> None:
     assert seeded_order([10, 11, 12, 13]) == [10, 13, 11, 12]
     assert seeded_order([10, 11, 12]) == [10, 12, 11]
     assert seeded_order([5]) == [5]
+
+
+def test_a_consensus_decision_carries_the_cluster_share() -> None:
+    unsure = MatchOutcome(0, (1, 2), 1, 0.55, "judge")
+    decided = with_consensus(unsure, [OrderedVerdict(1, 2, 0.55)], (1, 3), 0.1)
+    assert (decided.winner, decided.p_first, decided.decided_by) == (2, 0.25, "consensus")
+
+
+def test_candidates_that_complete_no_probe_tell_nothing_apart() -> None:
+    runs = [run("EEEEE", ["raise ImportError"] * 5), run("EEEEE", ["raise ImportError"] * 5)]
+    assert not group_candidates(runs, PROBES).informative
+    runs[1] = run("PEEEE", ["2", "raise X", "raise X", "raise X", "raise X"])
+    assert group_candidates(runs, PROBES).informative

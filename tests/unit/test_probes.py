@@ -156,3 +156,29 @@ def test_prose_examples_need_the_parameter_names() -> None:
         ("maximum([4, -4, 4], 2)", "[4, 4]"),
         ("maximum([1, 2], 1)", "[2]"),
     ]
+
+
+def test_hostile_statements_and_tests_do_not_raise() -> None:
+    deep = "-" * 1500 + "1"
+    assert build_probe_set(f'def f(x):\n    """\n    >>> f(1) == {deep}\n    """\n', []) is not None
+    assert build_probe_set("def f(x):\n    pass\n", [], tests=[f"assert f(1) == {deep}"]) is not None
+    slow = 'def f(x):\n    """\n    >>> ' + "f(1) + " * 1000 + "\n    3\n    \"\"\"\n"
+    assert build_probe_set(slow, []) is not None
+
+
+def test_examples_no_candidate_could_pass_are_left_out() -> None:
+    problem = (
+        'def f(x: int) -> int:\n    """\n    >>> print(f(1))\n    hello\n    >>> x\n    3\n    >>> f(2)\n    4\n'
+        '    """\n'
+    )
+    probe_set = build_probe_set(problem, [])
+    assert probe_set is not None
+    assert [(p.call, p.expected) for p in probe_set.probes if p.origin == "example"] == [("f(2)", "4")]
+
+
+def test_set_inputs_are_written_in_a_stable_order() -> None:
+    from daj.probes import call_text
+
+    assert call_text("f", ({"pear", "apple", "fig"}, frozenset({2, 1}), set())) == (
+        "f({'apple', 'fig', 'pear'}, frozenset({1, 2}), set())"
+    )
