@@ -130,12 +130,19 @@ def compare_command(
     strategy: Annotated[str, typer.Option(help="Tournament of that method.")] = "knockout",
     n: Annotated[int, typer.Option("--n", min=2, help="Candidates per selection.")] = 8,
     n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 10000,
+    method_b: Annotated[
+        str | None, typer.Option(help="Method of run B (default: --method); e.g. exec-cluster against exec+judge.")
+    ] = None,
+    strategy_b: Annotated[
+        str | None, typer.Option(help="Strategy of run B (default: --strategy; '-' for none).")
+    ] = None,
 ) -> None:
-    """Paired bootstrap of the difference in selected pass@1 between two runs on the same draws."""
+    """Paired bootstrap of the difference in selected pass@1 between two runs (or two methods) on the same draws."""
     from evaluation.compare import CompareError, load_records, paired_difference, write_comparison
 
     try:
-        result = paired_difference(load_records(run_a), load_records(run_b), method, strategy, n, n_boot)
+        result = paired_difference(load_records(run_a), load_records(run_b), method, strategy, n, n_boot,
+                                   method_b=method_b, strategy_b=strategy_b)
     except CompareError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -1,4 +1,5 @@
 """Paired comparison of two evaluation runs: did judge A select better than judge B on the same draws?
+(Or of two methods of one run, e.g. `exec+judge` against `exec-cluster`: pass the run twice and name method B.)
 
 Both runs must hold records for the same (method, strategy, N, seed, task) keys: `daj eval` draws with fixed
 seeds, so two judges evaluated on the same pools with the same seeds saw exactly the same candidates. The
@@ -28,6 +29,8 @@ class CompareError(ValueError):
 class PairedComparison:
     method: str
     strategy: str
+    method_b: str
+    strategy_b: str
     n: int
     problems: int
     draws: int
@@ -64,12 +67,18 @@ def paired_difference(
     n: int = 8,
     n_boot: int = 10000,
     seed: int = 0,
+    method_b: str | None = None,
+    strategy_b: str | None = None,
 ) -> PairedComparison:
-    """Per-problem paired difference of selected pass@1 on the draws both runs share."""
-    a, b = _by_key(records_a, method, strategy, n), _by_key(records_b, method, strategy, n)
+    """Per-problem paired difference of selected pass@1 on the draws both runs share (B's method and strategy
+    default to A's)."""
+    method_b, strategy_b = method_b or method, strategy_b or strategy
+    a, b = _by_key(records_a, method, strategy, n), _by_key(records_b, method_b, strategy_b, n)
     shared = sorted(set(a) & set(b))
     if not shared:
-        raise CompareError(f"no shared draws for method={method} strategy={strategy} n={n}")
+        against = f" against method={method_b} strategy={strategy_b}" if (method_b, strategy_b) != (method, strategy) \
+            else ""
+        raise CompareError(f"no shared draws for method={method} strategy={strategy} n={n}{against}")
     per_task: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for key in shared:
         per_task[key[1]].append((a[key], b[key]))
@@ -81,6 +90,8 @@ def paired_difference(
     return PairedComparison(
         method=method,
         strategy=strategy,
+        method_b=method_b,
+        strategy_b=strategy_b,
         n=n,
         problems=len(diffs),
         draws=len(shared),
@@ -103,12 +114,14 @@ def markdown(result: PairedComparison, name_a: str, name_b: str, command: str) -
             "",
             f"Command: `{command}`",
             "",
-            f"{result.method} ({result.strategy}), N={result.n}: {result.problems} problems, {result.draws} shared "
-            "draws. Difference = A - B in selected pass@1 (points), 95% paired bootstrap CI over problems.",
+            f"A: {result.method} ({result.strategy}), B: {result.method_b} ({result.strategy_b}), N={result.n}: "
+            f"{result.problems} problems, {result.draws} shared draws. Difference = A - B in selected pass@1 "
+            "(points), 95% paired bootstrap CI over problems.",
             "",
             "| A | B | pass@1 A | pass@1 B | A - B [95% CI] | P(A - B <= 0) | problems A better / B better |",
             "|---|---|---|---|---|---|---|",
-            f"| {name_a} | {name_b} | {pct(result.pass1_a)} | {pct(result.pass1_b)} | "
+            f"| {name_a}: {result.method} | {name_b}: {result.method_b} | {pct(result.pass1_a)} | "
+            f"{pct(result.pass1_b)} | "
             f"{pct(result.difference)} [{pct(lo)}, {pct(hi)}] | {result.p_a_not_better:.3f} | "
             f"{result.problems_a_better} / {result.problems_b_better} |",
             "",

@@ -93,7 +93,7 @@ def build_report(outcome: RunOutcome, command: str) -> dict[str, Any]:
             "seeds": config.seeds,
             "methods": list(config.methods),
             "model": config.model,
-            "adapter": str(config.adapter) if config.adapter else None,
+            "adapter": _shown_path(config.judge_adapter()),
             "mode": config.mode,
             "orders": config.orders,
             "max_problems": config.max_problems,
@@ -122,6 +122,16 @@ def build_report(outcome: RunOutcome, command: str) -> dict[str, Any]:
     }
 
 
+def _shown_path(path: Path | None) -> str | None:
+    """Relative to the working directory when inside it (reports are committed: no machine paths)."""
+    if path is None:
+        return None
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 # ---- markdown -------------------------------------------------------------------------------------------
 
 
@@ -145,7 +155,7 @@ def markdown(report: dict[str, Any]) -> str:
     config = report["config"]
     judge = f"{config['model']}" + (f" + adapter {config['adapter']}" if config["adapter"] else " (no adapter)")
     judge += f", mode {config['mode']}, orders {config['orders']}"
-    if not {"pairwise", "pointwise"} & set(config["methods"]):
+    if not {"pairwise", "pointwise", "exec+judge"} & set(config["methods"]):
         judge = "none (baselines only)"
     lines = [
         "# Best-of-N evaluation",

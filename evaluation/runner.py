@@ -69,6 +69,15 @@ class EvalConfig:
     def judge_options(self) -> JudgeOptions:
         return JudgeOptions(mode=self.mode, orders=self.orders, adapter=self.adapter, shipped=self.shipped)
 
+    def judge_adapter(self) -> Path | None:
+        """The adapter the judge runs with: the one named, else the shipped default (None: the base model)."""
+        from evaluation.backends import eval_settings
+
+        settings = eval_settings(self.model, self.judge_options, 2)
+        if self.adapter is not None or not (self.shipped and settings.default_adapter):
+            return self.adapter
+        return settings.adapters_dir / settings.default_adapter
+
     def fingerprint(self) -> dict[str, Any]:
         """What cached records depend on (not N, seeds, methods or problem count: those only add keys)."""
         from daj.probes import PROBES_VERSION
@@ -76,8 +85,7 @@ class EvalConfig:
         from evaluation.pointwise import POINTWISE_PROMPT_VERSION
 
         settings = eval_settings(self.model, self.judge_options, 2)
-        adapter = self.adapter or (settings.adapters_dir / settings.default_adapter if self.shipped
-                                   and settings.default_adapter else None)
+        adapter = self.judge_adapter()
         return {
             "pools": {str(path): _file_hash(path) for path in self.pools},
             "backend": self.url or "in-process",

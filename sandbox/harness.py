@@ -1,8 +1,9 @@
 """The child side of the sandbox: runs ONE untrusted program against ONE test spec.
 
-This file is executed as a script (``python -I harness.py REPORT_FD``) inside fresh pid, network and mount
-namespaces created by ``unshare`` (see runner.py); it must only use the standard library and must not import
-anything from the ``sandbox`` package, because it runs before and after untrusted code in the same process.
+This file is executed as a script (``python -s -P [-S] harness.py REPORT_FD``) inside fresh pid, network and mount
+namespaces created by ``unshare`` (runner.py builds the command and says why those flags); it must only use the
+standard library and must not import anything from the ``sandbox`` package, because it runs before and after
+untrusted code in the same process.
 
 Protocol: the job (JSON) arrives on stdin. The verdict is written as one line
 ``DAJ-REPORT <nonce> <pid> <status> <detail> <cases>`` to REPORT_FD, a pipe only the harness is told about.

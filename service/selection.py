@@ -227,8 +227,7 @@ class SelectionService:
         await _emit(emit, "start", StartEvent(candidates=len(prepared.codes), unique_candidates=len(prepared.players),
                                               strategy=request.strategy, judge=self.judge_info(prepared)))
         codes = [prepared.codes[rep] for rep in prepared.representative]  # identical ones run once
-        executed, plan = await self.execute(prepared.plan, codes, request.execution is ExecutionMode.REQUIRED)
-        report = executed.report if executed else unexecuted_report(plan)
+        executed, report = await self.execute(prepared.plan, codes, request.execution is ExecutionMode.REQUIRED)
         await _emit(emit, "execution", report)
         players = list(prepared.players)
         if executed is not None:
@@ -236,7 +235,7 @@ class SelectionService:
             if request.strategy == "knockout":
                 players = seeded_order(players)
             await _emit(emit, "clusters", ClustersEvent(clusters=report.clusters, players=players))
-        self.metrics.selection_path.labels("execution" if executed else plan.status).inc()
+        self.metrics.selection_path.labels("execution" if executed else report.status).inc()
         tournament = make_tournament(request.strategy, players)
         judgments: list[Judgment] = []
         evidence_shown: dict[tuple[int, int], int] = {}
@@ -263,26 +262,28 @@ class SelectionService:
         return with_consensus(outcome, verdicts, sizes, self.settings.consensus_margin)
 
     async def execute(self, plan: ExecutionPlan, codes: list[str],
-                      required: bool = False) -> tuple[Executed | None, ExecutionPlan]:
-        """Run the distinct programs of `codes` over the plan's probe set and group them (None when the plan
-        says not to run, or the run failed: the returned plan then says why). Evaluation calls this too."""
+                      required: bool = False) -> tuple[Executed | None, ExecutionReport]:
+        """Run the distinct programs of `codes` over the plan's probe set and group them. None when the plan says
+        not to run, the run failed or told nothing apart: the report then says why (and what ran, if anything).
+        Evaluation calls this too."""
         if plan.probe_set is None or self.executor is None:
-            return None, plan
+            return None, unexecuted_report(plan)
         try:
             execution = await self.executor.run(codes, plan.probe_set, plan.budget_s)
         except (ExecutionBudgetExceeded, ExecutionUnavailable) as exc:
             if required:
                 raise ApiError(503, f"execution: {exc}", "execution_failed", "execution") from exc
             logger.warning("selection falls back to the judge alone: %s", exc)
-            return None, ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point)
+            return None, unexecuted_report(ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point))
         runs = [execution.runs[code] for code in codes]
         grouping = group_candidates(runs, plan.probe_set)
+        report = execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs, execution.elapsed_s)
         if not grouping.informative:
+            # The candidates ran, but every call raised or timed out: the judge alone decides (the report keeps
+            # the runs, so the caller sees that they ran and how they failed).
             reason = "no candidate completed a single probe (every call raised or timed out): nothing to tell apart"
-            return None, ExecutionPlan("skipped", reason, plan.entry_point)
-        report = execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs,
-                                   execution.elapsed_s)
-        return Executed(plan, runs, grouping, report), plan
+            return None, report.model_copy(update={"status": "skipped", "reason": reason})
+        return Executed(plan, runs, grouping, report), report
 
     def _ordered_pairs(self, prepared: PreparedSelection, executed: Executed | None, round_index: int,
                        pairs: list[tuple[int, int]]) -> list[_OrderedPair]:

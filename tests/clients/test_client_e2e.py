@@ -76,7 +76,7 @@ def client(service_url: str) -> Iterator[Client]:
 
 
 def test_select_returns_a_full_typed_ranking(client: Client) -> None:
-    response = client.select(PROBLEM, CODES, strategy="round_robin")
+    response = client.select(PROBLEM, CODES, strategy="round_robin", execution="off")  # the judge plays every pair
     assert client.health() == {"status": "ok"} and client.ready()
     assert 0 <= response.winner.index < len(CODES) and response.winner.id == str(response.winner.index)
     assert sorted(r.index for r in response.ranking) == [0, 1, 2]
@@ -85,6 +85,21 @@ def test_select_returns_a_full_typed_ranking(client: Client) -> None:
     assert len(response.matches) == 6  # both orders
     assert response.strategy == "round_robin" and response.mode == "verdict"
     assert response.usage.judge_calls + response.usage.cache_hits == len(response.matches)
+
+    assert response.execution.status == "off" and all(r.cluster is None for r in response.ranking)
+
+
+def test_select_reports_execution_typed(client: Client) -> None:
+    tests = ["assert add(2, 3) == 5"]
+    response = client.select(PROBLEM, CODES, tests=tests, inputs=["(1, -1)"], execution="required")
+    report = response.execution
+    assert report.status == "ran" and report.entry_point == "add" and report.probes is not None
+    assert report.probes.tests == 1 and report.runs + report.cached_runs == 3
+    by_index = {r.index: r for r in response.ranking}
+    assert by_index[0].cluster == by_index[2].cluster != by_index[1].cluster  # a + b and sum([a, b]) agree
+    assert by_index[1].execution is not None and by_index[1].execution.tests_passed == 0
+    assert by_index[1].execution.first_failure is not None and by_index[1].execution.first_failure.actual == "-1"
+    assert response.winner.index in (0, 2) and response.usage.judge_calls == 0  # one cluster passes: no judge
 
 
 def test_best_of_returns_the_code_select_picks(client: Client) -> None:

@@ -84,7 +84,7 @@ def test_image_command_serves_health_then_ready(command: tuple[str, ...], tiny_m
         ready = _wait_for(
             lambda: _ok(httpx.get(f"{base}/ready", headers=auth, timeout=5)), 180, process, log_path, engine
         )
-        assert ready.json() == {"status": "ready", "engine": "ok", "cache": "redis"}
+        assert ready.json() == {"status": "ready", "engine": "ok", "cache": "redis", "sandbox": "ok"}
         engine.record()
         assert engine.processes, "the engine runs in child processes"
         for kind in kinds:  # the images' HEALTHCHECK, as Docker would run it inside the container

@@ -42,3 +42,14 @@ def test_compare_refuses_runs_without_shared_draws(tmp_path: Path) -> None:
         load_records(tmp_path)
     (tmp_path / "records.jsonl").write_text(json.dumps(_record("t/1", 0, 1.0).to_dict()) + "\n")
     assert load_records(tmp_path)[0].task_id == "t/1"
+
+
+def test_two_methods_of_one_run_compare_on_their_shared_draws() -> None:
+    run = [_record("t/1", 0, 1.0, method="exec+judge"), _record("t/2", 0, 0.0, method="exec+judge")]
+    run += [SelectionRecord("exec-cluster", "-", 8, seed, task, [True, False], 0.5) for task, seed in
+            (("t/1", 0), ("t/2", 0))]
+    result = paired_difference(run, run, "exec+judge", "knockout", method_b="exec-cluster", strategy_b="-")
+    assert (result.method_b, result.strategy_b, result.draws) == ("exec-cluster", "-", 2)
+    assert result.difference == pytest.approx(0.0) and (result.problems_a_better, result.problems_b_better) == (1, 1)
+    with pytest.raises(CompareError, match="against method=exec-filter strategy=-"):
+        paired_difference(run, run, "exec+judge", "knockout", method_b="exec-filter", strategy_b="-")

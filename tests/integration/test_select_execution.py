@@ -116,6 +116,18 @@ def test_auto_without_anything_to_run_falls_back_and_says_why(memory_service) ->
     assert result["execution"]["status"] == "skipped" and "nothing to run" in result["execution"]["reason"]
 
 
+
+def test_candidates_that_all_crash_leave_the_choice_to_the_judge(memory_service) -> None:  # type: ignore[no-untyped-def]
+    tag = uuid.uuid4().hex
+    crashing = [f"def top_two(xs):\n    raise ValueError({tag!r})\n", f"def top_two(xs):\n    return xs[{tag!r}]\n"]
+    result = ok(select(memory_service, candidates=crashing, execution="required"))
+    report = result["execution"]
+    assert report["status"] == "skipped" and "nothing to tell apart" in report["reason"]
+    assert report["runs"] + report["cached_runs"] == 2 and report["probes"]["examples"] == 2  # they did run
+    assert result["usage"]["judge_calls"] == 2 and result["results"][0]["decided_by"] != "consensus"
+    assert all(r["execution"] is None and r["cluster"] is None for r in result["ranking"])
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

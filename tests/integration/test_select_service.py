@@ -9,7 +9,6 @@ import uuid
 import httpx
 import pytest
 
-from daj.protocol import PROMPT_VERSION
 from daj.testing.inprocess_service import InProcessService
 from daj.testing.redis_server import RedisServer
 
@@ -34,7 +33,7 @@ def ok(response: httpx.Response) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize(("strategy", "n", "calls"), [("knockout", 5, 2 * 4), ("round_robin", 4, 2 * 6)])
-def test_each_strategy_judges_both_orders_of_every_match(memory_service, strategy, n, calls) -> None:  # type: ignore[no-untyped-def]
+def test_each_strategy_judges_both_orders_of_every_match(memory_service, base_settings, strategy, n, calls) -> None:  # type: ignore[no-untyped-def]
     candidates = programs(n, uuid.uuid4().hex)
     result = ok(select(memory_service, candidates=candidates, strategy=strategy))
     assert result["usage"]["judge_calls"] == calls and result["usage"]["cache_hits"] == 0
@@ -45,7 +44,7 @@ def test_each_strategy_judges_both_orders_of_every_match(memory_service, strateg
     assert [r["rank"] for r in result["ranking"]] == sorted(r["rank"] for r in result["ranking"])
     assert result["ranking"][0]["index"] == result["winner"]["index"] and result["ranking"][0]["rank"] == 1
     assert {r["index"] for r in result["ranking"]} == set(range(n))
-    assert result["judge"]["prompt_version"] == PROMPT_VERSION and result["strategy"] == strategy
+    assert result["judge"]["prompt_version"] == base_settings.prompt_version and result["strategy"] == strategy
     assert result["usage"]["prompt_tokens"] > 0 and result["usage"]["completion_tokens"] == calls
 
 
@@ -78,7 +77,8 @@ def test_identical_candidates_are_judged_once_and_share_the_outcome(memory_servi
 
 def test_all_identical_needs_no_judge(memory_service) -> None:  # type: ignore[no-untyped-def]
     result = ok(select(memory_service, candidates=["x = 1\n", "x = 1", "x = 1   \n\n"]))
-    assert result["usage"]["judge_calls"] == 0 and result["winner"] == {"index": 0, "id": "0"}
+    assert result["usage"]["judge_calls"] == 0
+    assert result["winner"] == {"index": 0, "id": "0", "reason": "every candidate is the same program"}
 
 
 @pytest.mark.parametrize("service_name", ["memory_service", "redis_service"])
