@@ -14,7 +14,11 @@ from evaluation.cli import app
 
 
 @pytest.mark.engine
-def test_in_process_eval_with_the_tiny_model(tiny_model_dir: Path, tiny_lora_dir: Path, tmp_path: Path) -> None:
+def test_in_process_eval_with_the_tiny_model(tiny_model_dir: Path, tiny_lora_dir: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fresh cache dir: the evaluation's verdict cache lives on disk, and verdicts left by an earlier run would
+    # make this one call the engine less (its token and wall-time columns are checked below).
+    monkeypatch.setenv("DAJ_CACHE_DIR", str(tmp_path / "cache"))
     pools = tmp_path / "pools.jsonl"
     write_pools(
         pools,
