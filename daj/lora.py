@@ -23,6 +23,7 @@ from typing import Any
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_METADATA = "daj_adapter.json"  # written by training: the judge prompt version, data, metrics
 MERGE_INFO = "daj_merge.json"
 _PEFT_PREFIX = "base_model.model."
 
@@ -55,6 +56,35 @@ def adapter_problem(folder: Path, max_rank: int | None = None) -> str | None:
         if ("lora_A" in key and shape[0] != rank) or ("lora_B" in key and shape[-1] != rank):
             return f"tensor {key} has shape {list(shape)}, which does not match rank {rank}"
     return None
+
+
+def adapter_prompt_version(folder: Path) -> str | None:
+    """The judge prompt version the adapter was trained on (its `daj_adapter.json`), or None when it has no
+    metadata (an adapter trained elsewhere). Raises ValueError when the metadata is there but unreadable."""
+    path = folder / ADAPTER_METADATA
+    if not path.is_file():
+        return None
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{ADAPTER_METADATA} is not readable JSON ({exc})") from exc
+    version = metadata.get("prompt_version") if isinstance(metadata, dict) else None
+    if version is not None and not isinstance(version, str):
+        raise ValueError(f"{ADAPTER_METADATA}: prompt_version is {version!r}, not a string")
+    return version
+
+
+def prompt_version_problem(folder: Path, rendered: tuple[str, ...]) -> str | None:
+    """Why a service that renders the `rendered` prompt versions must not judge with this adapter, or None."""
+    try:
+        version = adapter_prompt_version(folder)
+    except ValueError as exc:
+        return str(exc)
+    if version is None or version in rendered:
+        return None
+    return (f"it was trained on judge prompt {version!r}, which this build does not render (it renders "
+            f"{', '.join(rendered)}): judging with another prompt would give wrong verdicts; upgrade daj or "
+            "retrain the adapter")
 
 
 class MergeError(ValueError):

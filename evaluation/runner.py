@@ -80,12 +80,15 @@ class EvalConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """What cached records depend on (not N, seeds, methods or problem count: those only add keys)."""
+        from daj.lora import adapter_prompt_version
         from daj.probes import PROBES_VERSION
         from evaluation.backends import eval_settings
         from evaluation.pointwise import POINTWISE_PROMPT_VERSION
 
         settings = eval_settings(self.model, self.judge_options, 2)
         adapter = self.judge_adapter()
+        # As the service renders: the adapter's own prompt version, else the setting's.
+        prompt_version = (adapter_prompt_version(adapter) if adapter else None) or settings.prompt_version
         return {
             "pools": {str(path): _file_hash(path) for path in self.pools},
             "backend": self.url or "in-process",
@@ -94,7 +97,7 @@ class EvalConfig:
             "adapter_hash": _adapter_hash(adapter),
             "mode": self.mode,
             "orders": self.orders,
-            "prompt_version": settings.prompt_version,
+            "prompt_version": prompt_version,
             "pointwise_prompt_version": POINTWISE_PROMPT_VERSION,
             "selection": {
                 "probes_version": PROBES_VERSION,

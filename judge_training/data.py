@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daj.protocol import VERDICT_CHOICES, JudgeMode, encode_prompt, render_prompt
+from daj.protocol import PROMPT_V1, VERDICT_CHOICES, JudgeMode, encode_prompt, render_prompt
 
 if TYPE_CHECKING:
     from sandbox import Limits, TestSpec
@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 LDB_MBPP_MODELS = ("codellama", "gpt-3.5-turbo-0613", "starcoder")
 BIGCODEBENCH_FILE = "bigcodebench/BigCodeBench.hf_data.jsonl.gz"
 DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
+# The judge prompt every training pair is rendered with, written into the adapter's metadata: the service judges
+# an adapter with the prompt it names. The pairs carry no execution evidence yet, so v1 (code only).
+TRAINED_PROMPT_VERSION = PROMPT_V1
 
 
 @dataclass(frozen=True)
@@ -515,7 +518,8 @@ def pair_prompt_ids(
 ) -> list[int]:
     """Token ids of the pair's prompt in one order (the passing program as A, or as B), through daj.protocol."""
     code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
-    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode))
+    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode,
+                                                  version=TRAINED_PROMPT_VERSION))
 
 
 def encode_pairs(

@@ -30,10 +30,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from daj.lora import ADAPTER_METADATA
 from judge_training.builder import TrainData, build_data, load_backbone
 from judge_training.completions import CompletionLogprob
 from judge_training.config import Config
-from judge_training.data import EncodedPair, batches, choice_token_ids
+from judge_training.data import TRAINED_PROMPT_VERSION, EncodedPair, batches, choice_token_ids
 from judge_training.grpo import RolloutBatch, grpo_loss_at, reasoning_prompts, sample_rollouts
 from judge_training.losses import (
     VerdictBatch,
@@ -56,7 +57,7 @@ from judge_training.reweighting import (
 
 logger = logging.getLogger(__name__)
 
-METADATA_FILE = "daj_adapter.json"
+METADATA_FILE = ADAPTER_METADATA
 PLOT_FILE = "domain_weights.png"
 
 
@@ -366,13 +367,11 @@ class Trainer:
         return "reasoning" if reasoning else "verdict"
 
     def metadata(self) -> dict[str, Any]:
-        from daj.protocol import PROMPT_VERSION
-
         plain = sorted(self.seconds)
         final = self.reweighter.domain_weights() if self.reweighter else [1.0] * len(self.data.domains)
         return {
             "format": "daj-adapter-v1",
-            "prompt_version": PROMPT_VERSION,
+            "prompt_version": TRAINED_PROMPT_VERSION,
             "judge_mode": self.judge_mode,
             "base_model": self.cfg.model.base,
             "base_model_path": self.base_path,

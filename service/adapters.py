@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from daj.lora import ADAPTER_CONFIG, adapter_problem
+from daj.lora import ADAPTER_CONFIG, adapter_problem, adapter_prompt_version, prompt_version_problem
+from daj.protocol import PROMPT_VERSIONS
 from service.engine.base import Adapter, adapter_content_hash
 from service.errors import ApiError
 
@@ -54,7 +55,7 @@ class AdapterRegistry:
         known = self._adapters.get(folder.name) or self._invalid.get(folder.name)
         if known is not None and known.content_hash == content_hash:
             return
-        problem = adapter_problem(folder, self.max_rank)
+        problem = adapter_problem(folder, self.max_rank) or prompt_version_problem(folder, PROMPT_VERSIONS)
         if problem is not None:
             self._adapters.pop(folder.name, None)
             self._invalid[folder.name] = InvalidAdapter(folder.name, problem, content_hash)
@@ -62,7 +63,8 @@ class AdapterRegistry:
             return
         self._invalid.pop(folder.name, None)
         # A changed adapter gets a new vLLM id, so the engine never serves the old weights under it.
-        self._adapters[folder.name] = Adapter(folder.name, folder.resolve(), content_hash, self._next_id)
+        self._adapters[folder.name] = Adapter(folder.name, folder.resolve(), content_hash, self._next_id,
+                                              adapter_prompt_version(folder))
         self._next_id += 1
         logger.info("adapter %s registered (hash %s)", folder.name, content_hash)
 

@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from daj import __version__
-from daj.lora import merge_problem
+from daj.lora import adapter_prompt_version, merge_problem, prompt_version_problem
 from daj.models import resolve_model
+from daj.protocol import PROMPT_VERSIONS
 from service.engine.base import Adapter, JudgeEngine, adapter_content_hash
 from service.errors import ApiError, install_error_handlers
 from service.routes import ops, select
@@ -38,9 +39,12 @@ def merged_default_adapter(settings: Settings) -> Adapter | None:
         if not current_platform.is_cpu():  # on a GPU LoRA costs little and keeps every adapter available
             return None
     folder = settings.adapters_dir / name
+    if (refused := prompt_version_problem(folder, PROMPT_VERSIONS)) is not None:
+        raise ValueError(f"default adapter {name!r} cannot be served: {refused}")
     problem = merge_problem(folder)
     if problem is None:
-        return Adapter(name, folder.resolve(), adapter_content_hash(folder), int_id=0)
+        return Adapter(name, folder.resolve(), adapter_content_hash(folder), int_id=0,
+                       prompt_version=adapter_prompt_version(folder))
     if mode == "on":
         raise ValueError(f"DAJ_MERGE_DEFAULT_ADAPTER=on: adapter {name!r} cannot be merged: {problem}")
     logger.warning("serving adapter %s through LoRA: it cannot be merged (%s)", name, problem)

@@ -80,6 +80,7 @@ class PreparedSelection:
     players: list[int]  # the representatives, in request order
     adapter: Adapter | None
     plan: ExecutionPlan
+    prompt_version: str  # the adapter's own (from its metadata), else DAJ_PROMPT_VERSION
 
     @property
     def mode(self) -> JudgeMode:
@@ -146,7 +147,8 @@ class SelectionService:
         representative = group_identical(codes)
         players = sorted(set(representative))
         plan = plan_execution(request, [codes[p] for p in players], self.settings, self.executor)
-        prepared = PreparedSelection(request, ids, codes, representative, players, adapter, plan)
+        prompt_version = adapter.prompt_version if adapter and adapter.prompt_version else limits.prompt_version
+        prepared = PreparedSelection(request, ids, codes, representative, players, adapter, plan, prompt_version)
         self._check_context(prepared)
         return prepared
 
@@ -186,7 +188,7 @@ class SelectionService:
             return
         tokenizer = self.engine.tokenizer
         overhead = len(encode_prompt(tokenizer, render_prompt(tokenizer, "", "", "", prepared.mode,
-                                                              version=self.settings.prompt_version)))
+                                                              version=prepared.prompt_version)))
         problem_tokens = self._token_count(prepared.request.problem)
         sizes = sorted(((self._token_count(prepared.codes[p]), p) for p in prepared.players), reverse=True)
         (largest, worst), (second, runner_up) = sizes[0], sizes[1]
@@ -218,7 +220,7 @@ class SelectionService:
         adapter = prepared.adapter
         return JudgeInfo(model=self.settings.model, adapter=adapter.name if adapter else None,
                          adapter_hash=adapter.content_hash if adapter else None,
-                         prompt_version=self.settings.prompt_version)
+                         prompt_version=prepared.prompt_version)
 
     async def run(self, prepared: PreparedSelection, selection_id: str, emit: Emit | None = None) -> SelectResponse:
         started = time.perf_counter()
@@ -291,7 +293,7 @@ class SelectionService:
         ordered = []
         for i, j in pairs:
             shown: tuple[Disagreement, ...] = ()
-            if executed is not None and self.settings.prompt_version != PROMPT_V1:
+            if executed is not None and prepared.prompt_version != PROMPT_V1:
                 shown = tuple(disagreements(executed.plan.probe_set, executed.grouping,  # type: ignore[arg-type]
                                             executed.runs[i], executed.runs[j], self.settings.evidence_inputs))
             for first, second in ((i, j), (j, i)) if both else ((i, j),):
@@ -315,7 +317,7 @@ class SelectionService:
                     evidence: tuple[Disagreement, ...]) -> list[int]:
         tokenizer = self.engine.tokenizer
         prompt = render_prompt(tokenizer, prepared.request.problem, prepared.codes[first], prepared.codes[second],
-                               prepared.mode, evidence, self.settings.prompt_version)
+                               prepared.mode, evidence, prepared.prompt_version)
         return encode_prompt(tokenizer, prompt)
 
     def _sampling(self, prepared: PreparedSelection) -> dict[str, object]:
@@ -334,7 +336,7 @@ class SelectionService:
         adapter = prepared.adapter
         return verdict_cache_key(
             model=self.settings.model, adapter=adapter.name if adapter else None,
-            adapter_hash=adapter.content_hash if adapter else None, prompt_version=self.settings.prompt_version,
+            adapter_hash=adapter.content_hash if adapter else None, prompt_version=prepared.prompt_version,
             mode=prepared.mode.value, sampling=self._sampling(prepared), problem=prepared.request.problem,
             code_a=code_a, code_b=code_b, evidence=render_evidence(evidence),
         )

@@ -68,8 +68,9 @@ class Settings(BaseSettings):
     # ---- the judge between behaviour clusters ----
     prompt_version: Literal["daj-pairwise-v1", "daj-pairwise-v2"] = Field(
         "daj-pairwise-v1",
-        description="Judge prompt: v2 shows the inputs two clusters disagree on, v1 only the code. v1 until a "
-        "judge is trained on evidence: the shipped adapter (trained on v1) picks better with it on the meta split.",
+        description="Judge prompt for the base model and for adapters without daj metadata: v2 shows the inputs "
+        "two clusters disagree on, v1 only the code. An adapter trained by daj is always judged with the prompt "
+        "its daj_adapter.json names (the shipped one: v1), and refused if this build does not render it.",
     )
     evidence_inputs: int = Field(3, ge=0, le=16, description="Disagreeing inputs shown per judged pair (K).")
     consensus_margin: float = Field(

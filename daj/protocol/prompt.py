@@ -26,7 +26,7 @@ from daj.protocol.untrusted import fence, neutralize_special_tokens
 PROMPT_V1 = "daj-pairwise-v1"
 PROMPT_V2 = "daj-pairwise-v2"
 PROMPT_VERSIONS = (PROMPT_V1, PROMPT_V2)
-PROMPT_VERSION = PROMPT_V2  # the newest: what training writes into adapter metadata
+PROMPT_VERSION = PROMPT_V2  # the newest (an adapter names the version it was trained on in its metadata)
 
 # Verdict mode: the judge's whole answer is one of these, so P(A) and P(B) are the logprobs of its first token.
 VERDICT_CHOICES: tuple[str, str] = ("A", "B")

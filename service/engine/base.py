@@ -24,6 +24,7 @@ class Adapter:
     path: Path
     content_hash: str
     int_id: int
+    prompt_version: str | None = None  # the judge prompt it was trained on (None: no metadata, the setting's)
 
 
 def adapter_content_hash(path: Path) -> str:

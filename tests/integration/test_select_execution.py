@@ -81,6 +81,39 @@ def test_prompt_v2_shows_the_judge_where_the_clusters_disagree(memory_service, v
     assert with_evidence["usage"]["judge_calls"] == 2  # a v2 verdict is not the cached v1 verdict
 
 
+@pytest.fixture(scope="module")
+def versioned_service(loop_thread, tiny_engine, base_settings, tiny_lora_dir, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A service (setting: v1) whose adapters name their own prompt versions in daj_adapter.json."""
+    import shutil
+
+    from daj.testing.inprocess_service import start_service
+
+    folder = tmp_path_factory.mktemp("versioned-adapters")
+    for name, version in {"judge-v1": "daj-pairwise-v1", "judge-v2": "daj-pairwise-v2",
+                          "judge-v9": "daj-pairwise-v9", "plain": None}.items():
+        shutil.copytree(tiny_lora_dir, folder / name)
+        (folder / name / "daj_adapter.json").unlink(missing_ok=True)
+        if version is not None:
+            (folder / name / "daj_adapter.json").write_text(json.dumps({"prompt_version": version}))
+    service = start_service(loop_thread, base_settings.model_copy(update={"adapters_dir": folder}), tiny_engine)
+    yield service
+    service.stop()
+
+
+def test_each_adapter_is_judged_with_the_prompt_it_was_trained_on(versioned_service) -> None:  # type: ignore[no-untyped-def]
+    candidates = [RIGHT + f"# {uuid.uuid4().hex}\n", SETS]
+    results = {name: ok(select(versioned_service, candidates=candidates, inputs=["[4, 4, 4, 1]"], adapter=name))
+               for name in ("judge-v1", "judge-v2", "plain")}
+    assert {name: r["judge"]["prompt_version"] for name, r in results.items()} == {
+        "judge-v1": "daj-pairwise-v1", "judge-v2": "daj-pairwise-v2", "plain": "daj-pairwise-v1"}  # plain: setting
+    assert results["judge-v2"]["results"][0]["evidence"] >= 1 and results["judge-v1"]["results"][0]["evidence"] == 0
+    refused = select(versioned_service, candidates=candidates, adapter="judge-v9")
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "adapter_invalid" and error["param"] == "adapter"
+    assert "'daj-pairwise-v9'" in error["message"] and "daj-pairwise-v2" in error["message"]
+
+
 def test_nothing_passing_is_flagged(memory_service) -> None:  # type: ignore[no-untyped-def]
     result = ok(select(memory_service, candidates=[WRONG, "def top_two(xs):\n    return xs\n"]))
     assert result["no_candidate_passes"] is True

@@ -1,5 +1,5 @@
 """End to end on the tiny model: the saved adapter loads with peft as the service would load it, its
-metadata carries PROMPT_VERSION, and an interrupted run resumes to the same adapter."""
+metadata carries TRAINED_PROMPT_VERSION, and an interrupted run resumes to the same adapter."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from daj.protocol import PROMPT_VERSION
 from judge_training.config import Config, replace
+from judge_training.data import TRAINED_PROMPT_VERSION
 from judge_training.trainer import METADATA_FILE, PLOT_FILE, Trainer, train
 
 
@@ -31,10 +31,10 @@ def test_train_saved_adapter_loads_with_peft_and_carries_metadata(tiny_cfg: Conf
     for folder in (adapter, export):
         assert (folder / "adapter_config.json").is_file() and (folder / PLOT_FILE).stat().st_size > 1000
         saved = json.loads((folder / METADATA_FILE).read_text())
-        assert saved["prompt_version"] == PROMPT_VERSION
+        assert saved["prompt_version"] == TRAINED_PROMPT_VERSION
         assert saved["base_model"] == "tiny-test" and saved["judge_mode"] == "verdict"
         card = (folder / "README.md").read_text()
-        assert card.startswith("# daj judge adapter: tiny-test") and PROMPT_VERSION in card and "syn_c" in card
+        assert card.startswith("# daj judge adapter: tiny-test") and TRAINED_PROMPT_VERSION in card and "syn_c" in card
     assert set(metadata["final_domain_weights"]) == {"syn_a", "syn_b", "syn_c"}
     assert {"before", "after"} <= set(metadata["metrics"])
     assert metadata["data"]["train_sha256"] and metadata["config"]["train"]["steps"] == cfg.train.steps

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daj.lora import adapter_problem
+from daj.lora import adapter_problem, adapter_prompt_version, prompt_version_problem
+from daj.protocol import PROMPT_VERSIONS
 from service.adapters import AdapterRegistry
 from service.errors import ApiError
 
@@ -78,3 +79,51 @@ def test_a_merged_adapter_is_the_only_choice(adapter: Path) -> None:
             registry.resolve(asked)
         assert caught.value.status == 422 and caught.value.code == "adapter_not_served"
         assert caught.value.param == "adapter" and "DAJ_MERGE_DEFAULT_ADAPTER=off" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "version", "problem"),
+    [
+        (None, None, None),  # no daj metadata: the service's setting decides
+        ({"prompt_version": "daj-pairwise-v2"}, "daj-pairwise-v2", None),
+        ({"format": "daj-adapter-v1"}, None, None),
+        ({"prompt_version": "daj-pairwise-v9"}, "daj-pairwise-v9", "trained on judge prompt 'daj-pairwise-v9'"),
+        ({"prompt_version": 2}, ValueError, "prompt_version is 2, not a string"),
+        ("{not json", ValueError, "daj_adapter.json is not readable JSON"),
+    ],
+)
+def test_an_adapter_names_its_prompt_version(adapter: Path, metadata, version, problem) -> None:  # type: ignore[no-untyped-def]
+    path = adapter / "daj_adapter.json"
+    path.unlink(missing_ok=True)
+    if metadata is not None:
+        path.write_text(metadata if isinstance(metadata, str) else json.dumps(metadata))
+    if version is ValueError:
+        with pytest.raises(ValueError):
+            adapter_prompt_version(adapter)
+    else:
+        assert adapter_prompt_version(adapter) == version
+    found = prompt_version_problem(adapter, PROMPT_VERSIONS)
+    assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_registry_refuses_an_adapter_trained_on_an_unrendered_prompt(adapter: Path) -> None:
+    (adapter / "daj_adapter.json").write_text(json.dumps({"prompt_version": "daj-pairwise-v9"}))
+    registry = AdapterRegistry(adapter.parent, max_rank=16)
+    with pytest.raises(ApiError) as caught:
+        registry.get("judge")
+    assert caught.value.status == 422 and caught.value.code == "adapter_invalid" and caught.value.param == "adapter"
+    assert "'daj-pairwise-v9'" in caught.value.message
+    (adapter / "daj_adapter.json").write_text(json.dumps({"prompt_version": "daj-pairwise-v2"}))
+    assert AdapterRegistry(adapter.parent, max_rank=16).get("judge").prompt_version == "daj-pairwise-v2"
+
+
+def test_a_default_adapter_on_an_unrendered_prompt_stops_the_start_up(adapter: Path, tiny_model_dir: Path) -> None:
+    from service.app import merged_default_adapter
+    from service.settings import Settings
+
+    settings = Settings(model=str(tiny_model_dir), adapters_dir=adapter.parent, default_adapter="judge",
+                        merge_default_adapter="on")
+    assert merged_default_adapter(settings).prompt_version is None  # type: ignore[union-attr]  # no metadata
+    (adapter / "daj_adapter.json").write_text(json.dumps({"prompt_version": "daj-pairwise-v9"}))
+    with pytest.raises(ValueError, match="default adapter 'judge' cannot be served: it was trained on judge prompt"):
+        merged_default_adapter(settings)
