@@ -154,7 +154,8 @@ class DiskCache:
 
 async def start_executor(settings: Any, metrics: Any) -> Any:
     """The service's executor over the disk cache, after its self-check (which must pass for execution)."""
-    from service.execution import CandidateRun, Executor
+    from daj.probes import CandidateRun
+    from service.execution import Executor
 
     executor = Executor(settings, DiskCache(CandidateRun.from_json), metrics)  # type: ignore[arg-type]
     await executor.self_check()

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from daj.pools import Pool
+from daj.probes import Grouping
 from evaluation.backends import ExecutionBackend, JudgeBackend, SelectionRejected
 from evaluation.metrics import oracle, random_expected
 from evaluation.records import NO_STRATEGY, JudgmentRecord, SelectionRecord
 from evaluation.sampling import Draw
-from service.pipeline import Grouping
 from service.tournament import normalize_code
 
 JUDGE_METHODS = ("pairwise", "pointwise", "exec+judge")

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daj.protocol import PROMPT_V1, VERDICT_CHOICES, JudgeMode, encode_prompt, render_prompt
+from daj.protocol import PROMPT_V1, VERDICT_CHOICES, Disagreement, JudgeMode, encode_prompt, render_prompt
 
 if TYPE_CHECKING:
     from sandbox import Limits, TestSpec
@@ -514,12 +514,18 @@ def choice_token_ids(tokenizer: Any) -> tuple[int, int]:
 
 
 def pair_prompt_ids(
-    tokenizer: Any, pair: PairExample, passing_first: bool, mode: JudgeMode = JudgeMode.VERDICT
+    tokenizer: Any,
+    pair: PairExample,
+    passing_first: bool,
+    mode: JudgeMode = JudgeMode.VERDICT,
+    evidence: Sequence[Disagreement] = (),
+    version: str = TRAINED_PROMPT_VERSION,
 ) -> list[int]:
-    """Token ids of the pair's prompt in one order (the passing program as A, or as B), through daj.protocol."""
+    """Token ids of the pair's prompt in one order (the passing program as A, or as B), through daj.protocol;
+    `evidence` as it is shown in that order (judge_training/evidence.py)."""
     code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
-    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode,
-                                                  version=TRAINED_PROMPT_VERSION))
+    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode, evidence,
+                                                  version=version))
 
 
 def encode_pairs(

@@ -1,5 +1,6 @@
 """Sandboxed execution of untrusted programs against hidden tests, and the labels built from it."""
 
+from sandbox.behaviour import probe_spec, run_on_probes
 from sandbox.formats import (
     TestSpec,
     bigcodebench_unittest,
@@ -26,6 +27,8 @@ __all__ = [
     "execute",
     "humaneval_check",
     "mbpp_asserts",
+    "probe_spec",
     "probes",
+    "run_on_probes",
     "script",
 ]

@@ -16,10 +16,10 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from daj.probes import ProbeSet
-from sandbox import Limits, RunResult, SandboxError, execute, probes
+from daj.probes import CandidateRun, ProbeSet
+from sandbox import Limits, SandboxError, execute, probe_spec, probes
 from sandbox.runner import harness_version
 from service.cache import Cache
 from service.metrics import Metrics
@@ -38,35 +38,6 @@ class ExecutionUnavailable(Exception):
 
 class ExecutionBudgetExceeded(Exception):
     """The candidates did not all finish within the request's execution budget."""
-
-
-@dataclass(frozen=True)
-class CandidateRun:
-    """One program over one probe set: a mark (P/F/E/T) and an output text per probe.
-
-    When the program never reached its probes (syntax error, crash at import, a limit), every probe reads
-    as the run's status, so such programs still cluster together."""
-
-    status: str
-    detail: str
-    marks: str
-    outputs: tuple[str, ...]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> CandidateRun:
-        data = json.loads(raw)
-        return cls(data["status"], data["detail"], data["marks"], tuple(data["outputs"]))
-
-    @classmethod
-    def from_result(cls, result: RunResult, probe_count: int) -> CandidateRun:
-        if len(result.outputs) == probe_count and len(result.cases) == probe_count:
-            return cls(result.status, result.detail, result.cases, tuple(result.outputs))
-        failure = f"{result.status} {result.detail}".strip() if result.status != "syntax_error" else "syntax_error"
-        mark = "T" if result.status == "timeout" else "E"
-        return cls(result.status, result.detail, mark * probe_count, (failure,) * probe_count)
 
 
 @dataclass(frozen=True)
@@ -106,8 +77,7 @@ class Executor:
         self.error: str | None = "the sandbox self-check has not run yet"
 
     def spec(self, probe_set: ProbeSet):  # type: ignore[no-untyped-def]
-        return probes([probe.job() for probe in probe_set.probes], probe_set.entry_point, probe_set.prelude,
-                      case_seconds=self.settings.execution_case_s, output_chars=self.settings.execution_output_chars)
+        return probe_spec(probe_set, self.settings.execution_case_s, self.settings.execution_output_chars)
 
     async def self_check(self) -> None:
         """Run a known program once: the sandbox works on this host only if it gives the known answer."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.execution import CandidateRun
-from service.pipeline import Grouping, checks_text, disagreements
+from daj.probes import CandidateRun, Grouping, disagreements
+from service.pipeline import checks_text
 from service.planning import ExecutionPlan
 from service.protocol import Cluster, ExecutionReport, ExecutionSummary, Failure, ProbeCounts
 from service.tournament import Tournament

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from daj.probes import disagreements, group_candidates
 from daj.protocol import PROMPT_V1, Disagreement, JudgeMode, encode_prompt, render_evidence, render_prompt
 from service.adapters import AdapterRegistry
 from service.cache import CachedVerdict, VerdictCache, verdict_cache_key
@@ -30,7 +31,7 @@ from service.errors import ApiError
 from service.execution import ExecutionBudgetExceeded, ExecutionUnavailable, Executor
 from service.explain import Executed, candidate_summary, execution_report, unexecuted_report, winner_reason
 from service.metrics import Metrics
-from service.pipeline import disagreements, group_candidates, seeded_order, with_consensus
+from service.pipeline import seeded_order, with_consensus
 from service.planning import ExecutionPlan, plan_execution
 from service.protocol import (
     Candidate,

@@ -6,11 +6,12 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from daj.probes import CandidateRun
 from service.adapters import AdapterRegistry
 from service.cache import Cache, MemoryCache, MemoryVerdictCache, RedisCache, RedisVerdictCache, VerdictCache
 from service.engine.base import JudgeEngine
 from service.errors import ApiError
-from service.execution import CandidateRun, Executor
+from service.execution import Executor
 from service.limiter import ConcurrencyLimiter
 from service.metrics import Metrics
 from service.selection import SelectionService

@@ -6,6 +6,7 @@ inputs, and generates more inputs by type-aware mutation (or from type hints). A
 and the selection falls back to the judge alone.
 """
 
+from daj.probes.behaviour import CandidateRun, Grouping, disagreements, group_candidates
 from daj.probes.entry import EntryPoint, infer_entry_point, parse_python, signature_of, statement_prelude
 from daj.probes.examples import (
     PARSE_ERRORS,
@@ -25,8 +26,10 @@ from daj.probes.probeset import PROBES_VERSION, Probe, ProbeLimits, ProbeSet, bu
 __all__ = [
     "PARSE_ERRORS",
     "PROBES_VERSION",
+    "CandidateRun",
     "EntryPoint",
     "Example",
+    "Grouping",
     "Probe",
     "ProbeLimits",
     "ProbeSet",
@@ -34,7 +37,9 @@ __all__ = [
     "build_probe_set",
     "call_arguments",
     "call_text",
+    "disagreements",
     "doctest_examples",
+    "group_candidates",
     "hinted_inputs",
     "infer_entry_point",
     "informal_examples",

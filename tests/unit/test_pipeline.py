@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from daj.probes import Probe, ProbeSet
-from service.execution import CandidateRun
-from service.pipeline import disagreements, group_candidates, seeded_order, with_consensus
+from daj.probes import CandidateRun, Probe, ProbeSet, disagreements, group_candidates
+from service.pipeline import seeded_order, with_consensus
 from service.tournament import MatchOutcome, OrderedVerdict
 
 PROBES = ProbeSet(

@@ -1,0 +1,24 @@
+"""One program over a daj probe set, in the sandbox: the spec the service and training both run, and a
+synchronous run for callers that have no worker pool of their own (training builds its evidence pairs with it;
+the service's `Executor` runs the same spec in its pool, with its cache and budget)."""
+
+from __future__ import annotations
+
+from daj.probes import CandidateRun, ProbeSet
+from sandbox.formats import TestSpec, probes
+from sandbox.limits import Limits
+from sandbox.runner import execute
+
+
+def probe_spec(probe_set: ProbeSet, case_seconds: float, output_chars: int) -> TestSpec:
+    """The `probes`-mode spec of a probe set: one mark and one normalised output per probe."""
+    return probes([probe.job() for probe in probe_set.probes], probe_set.entry_point, probe_set.prelude,
+                  case_seconds=case_seconds, output_chars=output_chars)
+
+
+def run_on_probes(code: str, probe_set: ProbeSet, limits: Limits, case_seconds: float, output_chars: int,
+                  python: str | None = None) -> CandidateRun:
+    """Run `code` once over every probe (one confined process); a program that never reaches its probes reads
+    its status on every probe."""
+    result = execute(code, probe_spec(probe_set, case_seconds, output_chars), limits, python)
+    return CandidateRun.from_result(result, len(probe_set.probes))
