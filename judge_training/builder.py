@@ -65,7 +65,7 @@ def load_backbone(cfg: ModelConfig) -> tuple[Any, Any, str]:
     return get_peft_model(model, lora), tokenizer, base
 
 
-def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
+def real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     data_dir = Path(cfg.data_dir)
     programs, label_source = D.load_ldb_mbpp(data_dir, Path(cfg.pools_dir))
     rates = D.mbpp_pass_rates(programs)
@@ -98,7 +98,7 @@ def _real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     return pairs
 
 
-def _meta_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
+def meta_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     if cfg.sources == ["synthetic"]:
         return D.synthetic_pairs(["meta"], [], cfg.synthetic_pairs_per_domain, cfg.seed + 7)
     pool_path = Path(cfg.meta_pool)
@@ -117,11 +117,11 @@ def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
         raw = D.synthetic_pairs(cfg.synthetic_domains, cfg.synthetic_flipped, cfg.synthetic_pairs_per_domain, cfg.seed)
         info["synthetic_flipped"] = list(cfg.synthetic_flipped)
     else:
-        raw = _real_pairs(cfg, info)
+        raw = real_pairs(cfg, info)
     capped = D.cap_per_domain(raw, cfg.domain_key, cfg.max_pairs_per_domain, cfg.seed)
     domains = sorted({p.domain(cfg.domain_key) for p in capped})
     train, dropped = D.encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens)
-    meta_raw = _meta_pairs(cfg, info)
+    meta_raw = meta_pairs(cfg, info)
     meta_domains = sorted({p.source for p in meta_raw})
     meta_all, _ = D.encode_pairs(tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens)
     _, meta_eval_pairs = D.split_meta([m.pair for m in meta_all], cfg.meta_eval_fraction)

@@ -64,3 +64,41 @@ def merge(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"wrote {out} ({info['merged_tensors']} merged tensors, base {info['merged_base']})")
+
+
+@app.command()
+def evidence(
+    config: Annotated[Path, typer.Option(help="YAML config whose data sources (and meta pool) are surveyed")],
+    per_source: Annotated[int, typer.Option(min=1, help="pairs drawn per source")] = 100,
+    seed: Annotated[int, typer.Option(help="seed of the draw")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="pairs run at once in the sandbox")] = 2,
+    out: Annotated[Path | None, typer.Option(help="also write the rows as JSON here")] = None,
+) -> None:
+    """How many pairs of each source carry execution evidence: run a sample of them on the probe set the service
+    would build and count the stages (examples-differ, tie-after-examples) and why the rest have none."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from judge_training.builder import meta_pairs, real_pairs
+    from judge_training.config import ConfigError, load_config
+    from judge_training.evidence import STAGES, EvidenceSettings, sample_per_source, survey
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        typer.echo(f"config error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    info: dict[str, object] = {}
+    pairs = real_pairs(cfg.data, info) + meta_pairs(cfg.data, info)
+    rows = survey(sample_per_source(pairs, per_source, seed), EvidenceSettings(), workers)
+    reasons = sorted({key for row in rows for key in row} - {"source", "pairs", *STAGES})
+    table = Table(title=f"evidence per source ({per_source} pairs drawn per source, seed {seed})")
+    for column in ("source", "pairs", *STAGES[:2], *reasons):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for row in rows:
+        table.add_row(row["source"], str(row["pairs"]), *(str(row.get(c, 0)) for c in (*STAGES[:2], *reasons)))
+    Console().print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"config": str(config), "per_source": per_source, "seed": seed, "rows": rows},
+                                  indent=1) + "\n")

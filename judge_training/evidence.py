@@ -21,8 +21,9 @@ no evidence and are left out here (`no-evidence` pairs are the plain code-only p
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,22 +95,29 @@ def evidence_pair(pair: PairExample, settings: EvidenceSettings, python: str | N
     return EvidencePair(pair, stage, entry.name, shown)
 
 
-def evidence_pairs(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2,
-                   python: str | None = None) -> tuple[list[EvidencePair], Counter[str]]:
-    """Every pair that has evidence (in input order) and a tally of all outcomes (stages and reasons).
-    Each pair runs its two programs in the sandbox: `workers` pairs at a time."""
-    tally: Counter[str] = Counter()
-    kept: list[EvidencePair] = []
+def run_pairs(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2, python: str | None = None,
+              desc: str = "evidence pairs") -> Iterator[tuple[PairExample, EvidencePair | str]]:
+    """Each pair with its outcome (evidence, or why none), in input order; `workers` pairs run at once."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evidence") as pool:
         results = pool.map(lambda pair: evidence_pair(pair, settings, python), pairs)
-        for outcome in tqdm(results, total=len(pairs), desc="evidence pairs"):
-            if isinstance(outcome, EvidencePair):
-                kept.append(outcome)
-                tally[outcome.stage] += 1
-            else:
-                tally[outcome] += 1
+        yield from tqdm(zip(pairs, results, strict=True), total=len(pairs), desc=desc)
+
+
+def evidence_pairs(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2,
+                   python: str | None = None) -> tuple[list[EvidencePair], Counter[str]]:
+    """Every pair that has evidence (in input order) and a tally of all outcomes (stages and reasons)."""
+    tally: Counter[str] = Counter()
+    kept: list[EvidencePair] = []
+    for _, outcome in run_pairs(pairs, settings, workers, python):
+        if isinstance(outcome, EvidencePair):
+            kept.append(outcome)
+        tally[_label(outcome)] += 1
     logger.info("evidence pairs: %s", dict(tally))
     return kept, tally
+
+
+def _label(outcome: EvidencePair | str) -> str:
+    return outcome.stage if isinstance(outcome, EvidencePair) else outcome
 
 
 def evidence_prompt_ids(tokenizer: Any, item: EvidencePair, passing_first: bool,
@@ -117,3 +125,23 @@ def evidence_prompt_ids(tokenizer: Any, item: EvidencePair, passing_first: bool,
     """Token ids of the pair's prompt in one order, with its evidence, as the service renders it (v2)."""
     return pair_prompt_ids(tokenizer, item.pair, passing_first, mode, item.shown(passing_first),
                            EVIDENCE_PROMPT_VERSION)
+
+
+def sample_per_source(pairs: Sequence[PairExample], per_source: int, seed: int) -> list[PairExample]:
+    """Up to `per_source` pairs of each source, drawn with `seed` (all of a source when it has fewer)."""
+    by_source: dict[str, list[PairExample]] = {}
+    for pair in pairs:
+        by_source.setdefault(pair.source, []).append(pair)
+    rng = random.Random(seed)
+    return [pair for source in sorted(by_source)
+            for pair in (rng.sample(by_source[source], per_source) if len(by_source[source]) > per_source
+                         else by_source[source])]
+
+
+def survey(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2) -> list[dict[str, Any]]:
+    """Per source: how many pairs were run, and how many ended in each stage or reason (one row per source)."""
+    outcomes: dict[str, Counter[str]] = {}
+    for pair, outcome in run_pairs(pairs, settings, workers, desc="evidence survey"):
+        outcomes.setdefault(pair.source, Counter())[_label(outcome)] += 1
+    return [{"source": source, "pairs": sum(tally.values()), **dict(tally)}
+            for source, tally in sorted(outcomes.items())]

@@ -17,6 +17,8 @@ from judge_training.evidence import (
     evidence_pair,
     evidence_pairs,
     evidence_prompt_ids,
+    sample_per_source,
+    survey,
 )
 from service.settings import Settings
 
@@ -94,3 +96,13 @@ def test_the_prompt_shows_the_evidence_in_its_order(tiny_model_dir: Path, passin
     assert ids == encode_prompt(tokenizer, served)  # byte for byte what the service renders for this pair
     a_output, b_output = ("[5, 3]", "[1, 3]") if passing_first else ("[1, 3]", "[5, 3]")
     assert f"A returns: {a_output}\nB returns: {b_output}\nexpected:  [5, 3]" in tokenizer.decode(ids)
+
+
+def test_the_survey_counts_stages_and_reasons_per_source() -> None:
+    other = PairExample("T/3", PROBLEM, RIGHT, ASCENDING, "other", "easy", "p")
+    drawn = sample_per_source([pair(NO_SHORT), pair(SAME), pair(ASCENDING), other], per_source=2, seed=0)
+    assert len(drawn) == 3 and sum(p.source == "test" for p in drawn) == 2
+    assert sample_per_source(drawn, per_source=2, seed=0) == sample_per_source(drawn, per_source=2, seed=0)
+    rows = survey([pair(NO_SHORT), pair(SAME), other], EvidenceSettings(), workers=2)
+    assert rows == [{"source": "other", "pairs": 1, EXAMPLES_DIFFER: 1},
+                    {"source": "test", "pairs": 2, TIE_AFTER_EXAMPLES: 1, "same behaviour on every probe": 1}]
