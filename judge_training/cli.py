@@ -97,7 +97,7 @@ def evidence(
         table.add_column(column, justify="left" if column == "source" else "right")
     for row in rows:
         table.add_row(row["source"], str(row["pairs"]), *(str(row.get(c, 0)) for c in (*STAGES[:2], *reasons)))
-    Console().print(table)
+    Console(width=160).print(table)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"config": str(config), "per_source": per_source, "seed": seed, "rows": rows},

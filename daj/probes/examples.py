@@ -192,6 +192,31 @@ def statement_examples(prompt: str, entry_point: str, params: list[str] | None =
     return list(seen.values())
 
 
+def statement_asserts(prompt: str, entry_point: str) -> list[str]:
+    """One-line ``assert`` statements of the statement that call the entry point (MBPP-style problems show their
+    visible test this way, e.g. ``assert set(f((3, 4), (4, 5))) == set((4,))``), without repeats."""
+    found: list[str] = []
+    for line in prompt.splitlines():
+        text = line.strip()
+        if (text.startswith("assert ") and text not in found and is_single_assert(text)
+                and _calls(text[len("assert "):], entry_point)):
+            found.append(text)
+    return found
+
+
+def entry_call_arguments(statement: str, entry_point: str) -> tuple[object, ...] | None:
+    """The literal arguments of the first call of the entry point inside a statement (None: no such call, or
+    its arguments are not literals)."""
+    try:
+        tree = ast.parse(statement)
+    except PARSE_ERRORS:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point:
+            return call_arguments(ast.unparse(node), entry_point)
+    return None
+
+
 def _calls(source: str, name: str) -> bool:
     """Whether the expression calls ``name`` somewhere."""
     try:

@@ -1,9 +1,9 @@
 """The probe set of one selection: what every candidate is run on, built from the request alone.
 
 A probe is an expression evaluated in the candidate's namespace (``call``), with the value it must equal
-(``expected``) for the statement's examples and the caller's ``f(x) == y`` tests, none for generated inputs;
-or an ``assert`` statement (other caller tests). The set reads nothing but the request: no dataset, no data
-directory, so an evaluation cannot leak hidden tests into it.
+(``expected``) for the statement's examples and ``f(x) == y`` asserts (the statement's or the caller's), none
+for generated inputs; or an ``assert`` statement (any other assert of the statement or the caller). The set
+reads nothing but the request: no dataset, no data directory, so an evaluation cannot leak hidden tests into it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from daj.probes.entry import EntryPoint, infer_entry_point, signature_of, statement_prelude
-from daj.probes.examples import Example, assert_as_example, call_arguments, statement_examples
+from daj.probes.examples import (
+    Example,
+    assert_as_example,
+    call_arguments,
+    entry_call_arguments,
+    statement_asserts,
+    statement_examples,
+)
 from daj.probes.inputs import Args, distinct_inputs, hinted_inputs, mutated_inputs
 
-PROBES_VERSION = "daj-probes-v3"
+PROBES_VERSION = "daj-probes-v4"
 
 Origin = Literal["example", "test", "input"]
 
@@ -71,9 +78,14 @@ class ProbeSet:
         return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+# The salt of the generated inputs' seed. Fixed (it was the version string up to v3): a version bump for another
+# reason must not redraw every problem's inputs, or results before and after it stop being comparable.
+_INPUT_SEED_SALT = "daj-probes-v3"
+
+
 def problem_rng(problem: str, entry_point: str) -> random.Random:
     """Seeded by the problem, so the same request always gets the same generated inputs."""
-    return random.Random(hashlib.sha256(f"{PROBES_VERSION}\0{entry_point}\0{problem}".encode()).hexdigest())
+    return random.Random(hashlib.sha256(f"{_INPUT_SEED_SALT}\0{entry_point}\0{problem}".encode()).hexdigest())
 
 
 def build_probe_set(
@@ -96,8 +108,10 @@ def build_probe_set(
     params = [a.arg for a in [*signature.posonlyargs, *signature.args]] if signature is not None else None
     probes: list[Probe] = [Probe("example", e.call, e.expected, source="statement")
                            for e in statement_examples(problem, name, params)]
-    probes.extend(_caller_test(test, name) for test in tests)
-    seeds: list[Args] = [args for p in probes if (args := call_arguments(p.call, name)) is not None]
+    probes.extend(_assert_probe(statement, name, "example", "statement")
+                  for statement in statement_asserts(problem, name))
+    probes.extend(_assert_probe(test, name, "test", "caller") for test in tests)
+    seeds: list[Args] = [args for p in probes if (args := entry_call_arguments(p.call, name)) is not None]
     given = [f"{name}({text})" for text in inputs]
     probes.extend(Probe("input", call, source="caller") for call in given)
     seeds.extend(args for call in given if (args := call_arguments(call, name)) is not None)
@@ -113,8 +127,10 @@ def build_probe_set(
     return ProbeSet(name, statement_prelude(problem), tuple(probes[: limits.max_probes]))
 
 
-def _caller_test(statement: str, entry_point: str) -> Probe:
+def _assert_probe(statement: str, entry_point: str, origin: str, source: str) -> Probe:
+    """An assert statement as a check: `assert f(x) == y` as a call with its expected value (so a failure shows
+    what the program returned), any other assert as a statement that must not raise."""
     example: Example | None = assert_as_example(statement, entry_point)
     if example is not None:
-        return Probe("test", example.call, example.expected, source="caller")
-    return Probe("test", statement, statement=True, source="caller")
+        return Probe(origin, example.call, example.expected, source=source)
+    return Probe(origin, statement, statement=True, source=source)

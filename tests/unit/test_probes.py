@@ -182,3 +182,32 @@ def test_set_inputs_are_written_in_a_stable_order() -> None:
     assert call_text("f", ({"pear", "apple", "fig"}, frozenset({2, 1}), set())) == (
         "f({'apple', 'fig', 'pear'}, frozenset({1, 2}), set())"
     )
+
+
+MBPP_STYLE = '''"""
+Write a function to find the shared elements from the given two lists.
+assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))
+assert similar_elements((1, 2), (3, 4)) == ()
+"""
+'''
+
+
+def test_assert_lines_of_the_statement_are_checks_and_seed_the_inputs() -> None:
+    candidate = "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n"
+    probe_set = build_probe_set(MBPP_STYLE, [candidate])
+    assert probe_set is not None and probe_set.entry_point == "similar_elements"
+    examples = [p for p in probe_set.probes if p.origin == "example"]
+    assert [(p.call, p.expected, p.statement) for p in examples] == [
+        ("assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))", None, True),
+        ("similar_elements((1, 2), (3, 4))", "()", False),  # `f(x) == y`: a call with its expected value
+    ]
+    generated = [p.call for p in probe_set.probes if p.origin == "input"]
+    assert generated and all(call.startswith("similar_elements((") for call in generated)  # mutated tuples
+
+
+def test_a_wrapped_call_in_an_example_seeds_the_inputs() -> None:
+    problem = 'def half(x: float) -> float:\n    """\n    >>> round(half(3.0), 1)\n    1.5\n    """\n'
+    probe_set = build_probe_set(problem, ["def half(x):\n    return x / 2\n"])
+    assert probe_set is not None
+    sources = {p.source for p in probe_set.probes if p.origin == "input"}
+    assert sources == {"mutation"}  # from the example's argument, not from the type hints
