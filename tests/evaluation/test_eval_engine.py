@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_pool, read_report
+from _eval_fakes import make_pool, read_report
 from typer.testing import CliRunner
 
 from daj.pools import write_pools

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeJudge, MarkerEngine
+from _eval_fakes import FakeJudge, MarkerEngine
 
 from daj.testing.inprocess_service import start_service
 from evaluation.runner import EvalConfig, run_eval

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import FakeJudge, make_pool, read_report
+from _eval_fakes import FakeJudge, make_pool, read_report
 from typer.testing import CliRunner
 
 from daj.pools import PoolFormatError, write_pools

@@ -8,23 +8,11 @@ import uuid
 import httpx
 import pytest
 
+from daj.testing.programs import RIGHT, RIGHT_TOO, SETS, TOP_TWO_PROBLEM, WRONG
+
 pytestmark = [pytest.mark.engine]
 
-PROBLEM = '''from typing import List
-
-
-def top_two(xs: List[int]) -> List[int]:
-    """The two largest numbers, largest first.
-    >>> top_two([1, 5, 3])
-    [5, 3]
-    >>> top_two([2, 2, 1])
-    [2, 2]
-    """
-'''
-RIGHT = "def top_two(xs):\n    return sorted(xs, reverse=True)[:2]\n"
-RIGHT_TOO = "def top_two(xs):\n    ys = sorted(xs)\n    return [ys[-1], ys[-2]] if len(ys) > 1 else ys[::-1]\n"
-SETS = "def top_two(xs):\n    ys = sorted(set(xs) if len(xs) > 3 else xs, reverse=True)\n    return ys[:2]\n"
-WRONG = "def top_two(xs):\n    return sorted(xs)[:2]\n"
+PROBLEM = TOP_TWO_PROBLEM
 
 
 def select(service, **body) -> httpx.Response:  # type: ignore[no-untyped-def]

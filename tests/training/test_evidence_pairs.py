@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from daj.protocol import PROMPT_V2
+from daj.testing.programs import NO_SHORT, RIGHT, RIGHT_TOO, TOP_TWO_PROBLEM, WRONG
 from judge_training.data import PairExample
 from judge_training.evidence import (
     EXAMPLES_DIFFER,
@@ -22,21 +23,9 @@ from judge_training.evidence import (
 )
 from service.settings import Settings
 
-PROBLEM = '''from typing import List
-
-
-def top_two(xs: List[int]) -> List[int]:
-    """The two largest numbers, largest first (fewer when there are fewer).
-    >>> top_two([1, 5, 3])
-    [5, 3]
-    >>> top_two([2, 2, 1])
-    [2, 2]
-    """
-'''
-RIGHT = "def top_two(xs):\n    return sorted(xs, reverse=True)[:2]\n"
-SAME = "def top_two(xs):\n    ys = sorted(xs)\n    return ys[::-1][:2]\n"
-ASCENDING = "def top_two(xs):\n    return sorted(xs)[:2]\n"  # fails both examples
-NO_SHORT = "def top_two(xs):\n    ys = sorted(xs)\n    return [ys[-1], ys[-2]]\n"  # passes both; raises on [] and [x]
+PROBLEM = TOP_TWO_PROBLEM
+SAME = RIGHT_TOO
+ASCENDING = WRONG
 
 
 def pair(rejected: str) -> PairExample:
