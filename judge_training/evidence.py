@@ -57,8 +57,7 @@ class EvidenceSettings:
     max_tests: int = 64  # the service's bound on caller tests, which sizes its probe budget
 
     def probe_limits(self) -> ProbeLimits:
-        return ProbeLimits(max_generated_inputs=self.generated_inputs,
-                           max_probes=self.generated_inputs + 2 * self.max_tests + 32)
+        return ProbeLimits.for_selection(self.generated_inputs, self.max_tests)
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,7 @@ def plan_execution(request: SelectRequest, codes: list[str], settings: Settings,
             raise ApiError(503, f"execution: required, but the sandbox is unavailable ({why})",
                            "sandbox_unavailable", "execution")
         return ExecutionPlan("skipped", f"sandbox unavailable: {why}", entry.name)
-    limits = ProbeLimits(max_generated_inputs=settings.execution_generated_inputs,
-                         max_probes=settings.execution_generated_inputs + 2 * settings.execution_max_tests + 32)
+    limits = ProbeLimits.for_selection(settings.execution_generated_inputs, settings.execution_max_tests)
     probe_set = build_probe_set(request.problem, codes, entry, request.tests, request.inputs, limits)
     if probe_set is None or not probe_set.probes:
         if required:

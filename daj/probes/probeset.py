@@ -55,6 +55,12 @@ class ProbeLimits:
     max_input_chars: int = 400
     max_probes: int = 48
 
+    @classmethod
+    def for_selection(cls, generated_inputs: int, max_tests: int) -> ProbeLimits:
+        """The bounds of one selection's probe set, as the service sets them: its generated inputs, room for up to
+        `max_tests` caller tests and as many caller inputs, and the statement's examples."""
+        return cls(max_generated_inputs=generated_inputs, max_probes=generated_inputs + 2 * max_tests + 32)
+
 
 @dataclass(frozen=True)
 class ProbeSet:
@@ -127,7 +133,7 @@ def build_probe_set(
     return ProbeSet(name, statement_prelude(problem), tuple(probes[: limits.max_probes]))
 
 
-def _assert_probe(statement: str, entry_point: str, origin: str, source: str) -> Probe:
+def _assert_probe(statement: str, entry_point: str, origin: Origin, source: str) -> Probe:
     """An assert statement as a check: `assert f(x) == y` as a call with its expected value (so a failure shows
     what the program returned), any other assert as a statement that must not raise."""
     example: Example | None = assert_as_example(statement, entry_point)
