@@ -1,5 +1,5 @@
 """The `daj` command: `daj serve`, `daj models ...`, `daj pools merge`, `daj label` / `daj sandbox ...`, `daj eval`,
-`daj compare`, `daj train`.
+`daj compare`, `daj pairs`, `daj train`.
 
 Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here.
 Their modules import only typer at the top, so `daj --help` stays fast.
@@ -31,6 +31,9 @@ app.command("eval", help="Best-of-N evaluation of the judge and baselines on lab
 )
 app.command("compare", help="Paired bootstrap of selected pass@1 between two `daj eval` runs on the same draws.")(
     evaluation_cli.compare_command
+)
+app.command("pairs", help="The judge on the ties it meets after the examples: evidence as shown, swapped, removed.")(
+    evaluation_cli.pairs_command
 )
 app.command("train", help="Train the pairwise judge (LoRA) with bi-level data reweighting.")(training_cli.train)
 

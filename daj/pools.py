@@ -13,6 +13,7 @@ file, the line and the field, instead of silently skewing an evaluation.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -134,11 +135,11 @@ def write_pools(path: str | Path, pools: Iterable[Pool]) -> int:
     return count
 
 
-def merge_pools(groups: Iterable[Iterable[Pool]]) -> list[Pool]:
+def merge_pools(groups: Iterable[Iterable[Pool]], skip_conflicts: bool = False) -> list[Pool]:
     """One pool per task holding every group's candidates for it, in group order (e.g. one program each from
     several policy models -> a Best-of-N pool across policies). Tasks keep their first-seen order; a task
     whose problem text differs between groups is refused, since the candidates would answer different
-    statements."""
+    statements (with `skip_conflicts`, the later group's candidates of that task are left out instead)."""
     merged: dict[str, Pool] = {}
     for group in groups:
         for pool in group:
@@ -148,9 +149,22 @@ def merge_pools(groups: Iterable[Iterable[Pool]]) -> list[Pool]:
                                             pool.source)  # fmt: skip
                 continue
             if into.problem.strip() != pool.problem.strip():
+                if skip_conflicts:
+                    continue
                 raise ValueError(f"{pool.task_id}: the problem text differs between the pools being merged")
             into.candidates.extend(pool.candidates)
             into.passed.extend(pool.passed)
             if pool.source not in into.source.split(" + "):
                 into.source = f"{into.source} + {pool.source}"
     return list(merged.values())
+
+
+META_HALVES = ("outer", "tuning")
+
+
+def meta_half(task_id: str, tuning_fraction: float = 0.5) -> str:
+    """Which half of the HumanEval `meta` split a problem is in: `outer` (drives the bi-level outer loop) or
+    `tuning` (the pipeline's combine rule, picking checkpoints and what is shipped). A stable hash of the task
+    id decides, so training and evaluation split the 41 problems the same way, once."""
+    bucket = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "tuning" if bucket < tuning_fraction else "outer"

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from daj.models import DEFAULT_MODEL
+from daj.pools import META_HALVES
 
 app = typer.Typer(help="Best-of-N evaluation of the judge and baselines on labelled pools.", no_args_is_help=True)
 
@@ -77,6 +78,11 @@ def eval_command(
         Path | None,
         typer.Option(help="Execution baselines JSON (default: execution_baselines.json next to the pools)."),
     ] = None,
+    meta_half: Annotated[
+        str | None,
+        typer.Option(help="Only one half of the meta split: outer (the bi-level outer loop) or tuning (combine "
+                     "rule, checkpoints, what ships)."),
+    ] = None,
 ) -> None:
     """Draw N candidates per problem and seed (the same draws for every method), select, and report."""
     from evaluation.report import build_report, write_report
@@ -87,6 +93,8 @@ def eval_command(
         raise typer.BadParameter("verdict or reasoning", param_hint="--mode")
     if orders not in ("both", "single"):
         raise typer.BadParameter("both or single", param_hint="--orders")
+    if meta_half not in (None, *META_HALVES):
+        raise typer.BadParameter(" or ".join(META_HALVES), param_hint="--meta-half")
     config = EvalConfig(
         pools=tuple(pools),
         out=out,
@@ -104,6 +112,7 @@ def eval_command(
         n_boot=n_boot,
         execution_baselines=execution_baselines or pools[0].parent / "execution_baselines.json",
         base=base,
+        meta_half=meta_half,
     )
     try:
         outcome = run_eval(config)
@@ -151,6 +160,63 @@ def compare_command(
     lo, hi = result.difference_ci
     typer.echo(f"A - B = {100 * result.difference:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] over "
                f"{result.problems} problems")  # fmt: skip
+
+
+@app.command("pairs")
+def pairs_command(
+    pools: Annotated[
+        list[Path],
+        typer.Option("--pools", help="Pool file(s) (merged per task): the ties of their top groups are judged.",
+                     exists=True, dir_okay=False),
+    ],
+    out: Annotated[Path, typer.Option(help="Output dir: pairs.jsonl, pairs_report.json/.md.")],
+    adapter: Annotated[
+        Path | None,
+        typer.Option(help="Folder of a LoRA adapter (default: the shipped judge, merged as `daj serve` does).",
+                     exists=True, file_okay=False),
+    ] = None,
+    model: Annotated[str, typer.Option(help="Judge backbone.")] = DEFAULT_MODEL,
+    per_problem: Annotated[int, typer.Option(min=1, help="Pairs per problem, spread over cluster pairs.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed of the pairs' draw.")] = 0,
+    max_problems: Annotated[int | None, typer.Option(min=1, help="Only the first K problems.")] = None,
+) -> None:
+    """Accuracy, position consistency and calibration of the judge on the pairs it meets after the examples, with
+    the evidence as shown, swapped between A and B, and removed."""
+    import asyncio
+
+    from daj.pools import merge_pools, read_pools
+    from evaluation.backends import InProcessBackend, JudgeOptions
+    from evaluation.judge_pairs import judge_pairs, summarise, write
+    from judge_training.evidence import EvidenceSettings, RunStore, pool_pairs_as_served
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    groups = merge_pools([read_pools(path) for path in pools])[:max_problems]
+    store = RunStore(out / "runs.jsonl")
+    pairs, tally = pool_pairs_as_served(groups, EvidenceSettings(), per_problem, seed, "eval", store=store)
+    typer.echo(f"{len(pairs)} pairs from {len(groups)} problems: {dict(tally)}")
+
+    async def run() -> tuple[list, str, str]:
+        backend = await InProcessBackend.start(model, JudgeOptions(adapter=adapter, shipped=adapter is None), 2)
+        try:
+            service = backend.service
+            served = service.adapters.get(adapter.name) if adapter is not None else None
+            named = served or service.engine.merged_adapter
+            version = (named.prompt_version if named is not None else None) or service.settings.prompt_version
+            judged = await judge_pairs(service.engine, served, version, pairs)
+            return judged, version, named.name if named is not None else "base"
+        finally:
+            await backend.close()
+
+    judged, version, name = asyncio.run(run())
+    summary = summarise(judged)
+    header = {"pools": [str(p) for p in pools], "adapter": name, "prompt_version": version, "seed": seed,
+              "per_problem": per_problem, "problems_by_outcome": dict(tally), "command": _command_line()}
+    for path in write(judged, summary, out, header):
+        typer.echo(f"wrote {path}")
+    row = summary["evidence"]
+    typer.echo(f"accuracy {row['accuracy']:.3f}, consistency {row['position_consistency']:.3f}, "
+               f"ECE {row['ece']:.3f}; swapped flips {summary['swapped']['flipped']:.3f}; "
+               f"removed accuracy {summary['removed']['accuracy']:.3f}")
 
 
 def _command_line() -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from daj.models import DEFAULT_MODEL
-from daj.pools import Pool, read_pools
+from daj.pools import Pool, meta_half, read_pools
 from evaluation.backends import ExecutionBackend, HttpBackend, InProcessBackend, JudgeBackend, JudgeOptions
 from evaluation.methods import build_selector, needs_execution, needs_judge, selector_specs
 from evaluation.records import SelectionRecord, record_key
@@ -59,6 +59,7 @@ class EvalConfig:
     n_boot: int = 1000
     execution_baselines: Path | None = None
     base: bool = False  # the untrained base model, not the shipped judge
+    meta_half: str | None = None  # only the problems of this half of the meta split (outer | tuning)
 
     @property
     def shipped(self) -> bool:
@@ -130,8 +131,9 @@ class LoadedPools:
     unlabelled: list[str] = field(default_factory=list)  # task ids left out: some label is unknown
 
 
-def load_pools(paths: Sequence[Path], max_problems: int | None = None) -> LoadedPools:
-    """Read and validate every pool file (errors name file, line and field); keep fully labelled pools."""
+def load_pools(paths: Sequence[Path], max_problems: int | None = None, half: str | None = None) -> LoadedPools:
+    """Read and validate every pool file (errors name file, line and field); keep fully labelled pools (of one
+    half of the meta split when `half` is given)."""
     pools: list[Pool] = []
     unlabelled: list[str] = []
     origin: dict[str, Path] = {}
@@ -140,6 +142,8 @@ def load_pools(paths: Sequence[Path], max_problems: int | None = None) -> Loaded
             if pool.task_id in origin:
                 raise EvalConfigError(f"{path}: task_id {pool.task_id!r} is also in {origin[pool.task_id]}")
             origin[pool.task_id] = path
+            if half is not None and meta_half(pool.task_id) != half:
+                continue
             if pool.labelled:
                 pools.append(pool)
             else:
@@ -233,7 +237,7 @@ def run_eval(config: EvalConfig, backend_factory: BackendFactory | None = None) 
     """Do every selection not yet in the out dir's cache, then return all records of this configuration."""
     started = time.perf_counter()
     notes: list[str] = []
-    loaded = load_pools(config.pools, config.max_problems)
+    loaded = load_pools(config.pools, config.max_problems, config.meta_half)
     draws, short = make_draws(loaded.pools, config.ns, range(config.seeds))
     for item in short:
         logger.warning("%s has %d candidates, fewer than N=%d: skipped for that N", item.task_id, item.size, item.n)

@@ -67,7 +67,9 @@ def load_backbone(cfg: ModelConfig) -> tuple[Any, Any, str]:
 
 def real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     data_dir = Path(cfg.data_dir)
-    programs, label_source = D.load_ldb_mbpp(data_dir, Path(cfg.pools_dir))
+    # With evidence, an LDB MBPP problem carries its visible test in the statement (as MBPP shows it): prose
+    # alone gives execution nothing to check.
+    programs, label_source = D.load_ldb_mbpp(data_dir, Path(cfg.pools_dir), visible_tests=cfg.evidence)
     rates = D.mbpp_pass_rates(programs)
     pairs: list[D.PairExample] = []
     if "ldb_mbpp" in cfg.sources:
@@ -98,16 +100,61 @@ def real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     return pairs
 
 
+def meta_pools(cfg: DataConfig, info: dict[str, Any]) -> list[Any]:
+    """The meta split's pools: ``meta_pool``, and ``meta_pools`` with the candidates of one task merged across
+    files (a task whose statement differs between files keeps the first file's); refuses any pool outside the
+    meta split."""
+    from daj.pools import merge_pools
+
+    splits = Path(cfg.data_dir) / "splits.json"
+    paths = [Path(cfg.meta_pool), *(Path(p) for p in cfg.meta_pools)]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"meta pool {path} is missing: run the sandbox labelling (sandbox label ...)")
+    groups = [D.load_meta_pools(path, splits) for path in paths]
+    info["meta_pool"] = {"path": str(paths[0]), "sha256": D.file_digest(paths[0])}
+    info["meta_pools"] = {str(path): D.file_digest(path) for path in paths}
+    # LDB's files differ in a few statements' text (HumanEval/116): the first file's statement is kept
+    return [groups[0], merge_pools(groups[1:], skip_conflicts=True)] if len(groups) > 1 else groups
+
+
 def meta_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
     if cfg.sources == ["synthetic"]:
         return D.synthetic_pairs(["meta"], [], cfg.synthetic_pairs_per_domain, cfg.seed + 7)
-    pool_path = Path(cfg.meta_pool)
-    splits = Path(cfg.data_dir) / "splits.json"
-    if not pool_path.is_file():
-        raise FileNotFoundError(f"meta pool {pool_path} is missing: run the sandbox labelling (sandbox label codet)")
-    pools = [p for p in D.load_meta_pools(pool_path, splits) if p.pass_rate is not None and 0 < p.pass_rate < 1]
-    info["meta_pool"] = {"path": str(pool_path), "sha256": D.file_digest(pool_path), "mixed_problems": len(pools)}
-    return D.pool_pairs(pools, cfg.meta_pairs_per_problem, cfg.seed, "humaneval_meta")
+    pairs: list[D.PairExample] = []
+    for index, group in enumerate(meta_pools(cfg, info)):
+        source = "humaneval_meta" if index == 0 else "humaneval_meta_more"
+        if cfg.evidence:  # what the service's judge meets on these problems: ties of the top group
+            from judge_training.evidence import EvidenceSettings, pool_pairs_as_served
+
+            found, tally = pool_pairs_as_served(group, EvidenceSettings(), cfg.meta_pairs_per_problem, cfg.seed,
+                                                source, store=run_store(cfg))
+            info.setdefault("meta_evidence", {})[source] = dict(tally)
+            pairs += found
+        else:
+            mixed = [p for p in group if p.pass_rate is not None and 0 < p.pass_rate < 1]
+            info["meta_pool"]["mixed_problems"] = len(mixed)
+            pairs += D.pool_pairs(mixed, cfg.meta_pairs_per_problem, cfg.seed, source)
+    return pairs
+
+
+def run_store(cfg: DataConfig) -> Any:
+    from judge_training.evidence import RunStore
+
+    return RunStore(Path(cfg.run_store) if cfg.run_store else None)
+
+
+def training_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
+    """The training sources' pairs; with evidence, run through execution (some left code-only)."""
+    raw = real_pairs(cfg, info)
+    if not cfg.evidence:
+        return raw
+    from judge_training.evidence import EvidenceSettings, with_evidence
+
+    kept, tally = with_evidence(raw, EvidenceSettings(), cfg.no_evidence_share, cfg.seed, store=run_store(cfg))
+    info["evidence"] = {"prompt_version": cfg.prompt_version, "no_evidence_share": cfg.no_evidence_share,
+                        "outcomes": dict(tally)}
+    return kept
 
 
 def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
@@ -117,13 +164,15 @@ def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
         raw = D.synthetic_pairs(cfg.synthetic_domains, cfg.synthetic_flipped, cfg.synthetic_pairs_per_domain, cfg.seed)
         info["synthetic_flipped"] = list(cfg.synthetic_flipped)
     else:
-        raw = real_pairs(cfg, info)
+        raw = training_pairs(cfg, info)
     capped = D.cap_per_domain(raw, cfg.domain_key, cfg.max_pairs_per_domain, cfg.seed)
     domains = sorted({p.domain(cfg.domain_key) for p in capped})
-    train, dropped = D.encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens)
+    train, dropped = D.encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens,
+                                    cfg.prompt_version)
     meta_raw = meta_pairs(cfg, info)
     meta_domains = sorted({p.source for p in meta_raw})
-    meta_all, _ = D.encode_pairs(tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens)
+    meta_all, meta_dropped = D.encode_pairs(tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens,
+                                            cfg.prompt_version)
     _, meta_eval_pairs = D.split_meta([m.pair for m in meta_all], cfg.meta_eval_fraction)
     keep = {id(p) for p in meta_eval_pairs}
     meta_train = [m for m in meta_all if id(m.pair) not in keep]
@@ -136,6 +185,10 @@ def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
             "train_pairs": len(train),
             "train_pairs_per_domain": counts,
             "dropped_too_long": dropped,
+            "meta_dropped_too_long": meta_dropped,
+            "meta_domains": meta_domains,
+            "meta_outer_problems": sorted({m.pair.task_id for m in meta_train}),
+            "meta_tuning_problems": sorted({m.pair.task_id for m in meta_eval}),
             "meta_train_pairs": len(meta_train),
             "meta_eval_pairs": len(meta_eval),
             "meta_train_problems": len({m.pair.task_id for m in meta_train}),

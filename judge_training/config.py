@@ -13,11 +13,12 @@ from typing import Any
 import yaml
 
 from daj.lora import adapter_problem
+from daj.protocol import EVIDENCE_VERSIONS, PROMPT_V1, PROMPT_VERSIONS
 
 SOURCES = (
     "bigcodebench_mutant", "ldb_mbpp", "ldb_mbpp_mutant", "mbppplus_mutant", "mbppplus_truncation", "synthetic"
 )
-DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
+DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty", "stage", "source+stage")
 STAGES = ("sft", "dpo", "grpo")
 SFT_FORMATS = ("verdict", "reasoning")
 MODES = ("uniform", "bilevel")
@@ -44,7 +45,14 @@ class DataConfig:
     max_prompt_tokens: int = 768
     meta_max_prompt_tokens: int = 768
     meta_pairs_per_problem: int = 4
-    meta_eval_fraction: float = 0.5
+    meta_eval_fraction: float = 0.5  # share of meta problems in the tuning half (meta_eval): never steers weights
+    meta_pools: list[str] = field(default_factory=list)  # more pools of meta problems (other policy models)
+    # Execution evidence (judge_training/evidence.py): run every pair on the service's probe set, render the
+    # disagreements, tag the stage; the meta set becomes the pairs the service's judge meets on the meta pools.
+    evidence: bool = False
+    prompt_version: str = PROMPT_V1  # what every pair is rendered with and the adapter names (v2/v3 need evidence)
+    no_evidence_share: float = 0.2  # evidence runs only: this share of training pairs stays code-only
+    run_store: str = "runs/.evidence-runs.jsonl"  # evidence runs only: program runs kept across builds ("" = none)
     synthetic_domains: list[str] = field(default_factory=lambda: ["syn_a", "syn_b", "syn_c"])
     synthetic_flipped: list[str] = field(default_factory=list)  # synthetic domains whose labels are flipped
     synthetic_pairs_per_domain: int = 32
@@ -129,6 +137,7 @@ class Config:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.domain_key": DOMAIN_KEYS,
+    "data.prompt_version": PROMPT_VERSIONS,
     "model.dtype": DTYPES,
     "train.stage": STAGES,
     "train.sft_format": SFT_FORMATS,
@@ -156,6 +165,7 @@ _NON_NEGATIVE = {
     "output.reasoning_eval_pairs",
 }
 _FRACTIONS = {"data.meta_eval_fraction": (0.0, 1.0)}
+_UNIT = {"data.no_evidence_share"}  # 0 <= x < 1
 
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
@@ -230,6 +240,19 @@ def validate(config: Config) -> Config:
     for key, (low, high) in _FRACTIONS.items():
         if not low < leaves[key] < high:
             raise ConfigError(f"{key}: must be strictly between {low} and {high}, got {leaves[key]!r}")
+    for key in _UNIT:
+        if not 0 <= leaves[key] < 1:
+            raise ConfigError(f"{key}: must be >= 0 and < 1, got {leaves[key]!r}")
+    if config.data.evidence != (config.data.prompt_version in EVIDENCE_VERSIONS):
+        raise ConfigError(f"data.prompt_version: {config.data.prompt_version!r} with data.evidence="
+                          f"{config.data.evidence}; evidence pairs need one of {', '.join(EVIDENCE_VERSIONS)}, "
+                          f"code-only pairs {PROMPT_V1}")
+    if config.data.evidence and (config.train.stage == "grpo" or config.train.sft_format == "reasoning"):
+        raise ConfigError("data.evidence: evidence pairs train verdict judges (train.stage sft with sft_format "
+                          "verdict, or dpo); reasoning prompts do not render evidence yet")
+    if config.data.domain_key in ("stage", "source+stage") and not config.data.evidence:
+        raise ConfigError(f"data.domain_key: {config.data.domain_key!r} needs data.evidence=true (stages come from "
+                          "execution)")
     if config.reweight.mode == "bilevel" and not (config.reweight.domains or config.reweight.instance_net):
         raise ConfigError("reweight.domains / reweight.instance_net: bilevel mode needs at least one of them true")
     if config.train.stage == "grpo" and config.train.grpo_group_size < 2:

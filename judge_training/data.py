@@ -51,9 +51,14 @@ logger = logging.getLogger(__name__)
 
 LDB_MBPP_MODELS = ("codellama", "gpt-3.5-turbo-0613", "starcoder")
 BIGCODEBENCH_FILE = "bigcodebench/BigCodeBench.hf_data.jsonl.gz"
-DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty")
-# The judge prompt every training pair is rendered with, written into the adapter's metadata: the service judges
-# an adapter with the prompt it names. The pairs carry no execution evidence yet, so v1 (code only).
+DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty", "stage", "source+stage")
+# Pipeline stages a pair stands for: which part of the service would have decided it (judge_training/evidence.py).
+EXAMPLES_DIFFER = "examples-differ"
+TIE_AFTER_EXAMPLES = "tie-after-examples"
+NO_EVIDENCE = "no-evidence"
+STAGES = (EXAMPLES_DIFFER, TIE_AFTER_EXAMPLES, NO_EVIDENCE)
+# The judge prompt of code-only pairs (`data.prompt_version` in the config picks the version a run renders and
+# writes into the adapter's metadata: the service judges an adapter with the prompt it names).
 TRAINED_PROMPT_VERSION = PROMPT_V1
 
 
@@ -68,13 +73,19 @@ class PairExample:
     source: str
     difficulty: str
     policy: str
+    stage: str = NO_EVIDENCE  # the pipeline stage the pair stands for (judge_training/evidence.py)
+    evidence: tuple[Disagreement, ...] = ()  # what execution showed, the passing program as A
 
     def domain(self, key: str) -> str:
-        if key == "source+difficulty":
-            return f"{self.source}:{self.difficulty}"
-        if key in ("source", "difficulty", "policy"):
+        if key in ("source+difficulty", "source+stage"):
+            return f"{self.source}:{getattr(self, key.split('+')[1])}"
+        if key in ("source", "difficulty", "policy", "stage"):
             return str(getattr(self, key))
         raise ValueError(f"domain key must be one of {DOMAIN_KEYS}, got {key!r}")
+
+    def shown(self, passing_first: bool) -> tuple[Disagreement, ...]:
+        """The evidence as the prompt in that order shows it (A and B swap with the programs)."""
+        return self.evidence if passing_first else tuple(item.swapped() for item in self.evidence)
 
 
 @dataclass(frozen=True)
@@ -134,8 +145,27 @@ def _sandbox_labels(pools_dir: Path, model: str) -> dict[str, bool] | None:
     return {p.task_id: bool(p.passed[0]) for p in read_pools(path) if p.passed and p.passed[0] is not None}
 
 
-def load_ldb_mbpp(data_dir: Path, pools_dir: Path) -> tuple[list[LdbProgram], dict[str, str]]:
-    """All LDB MBPP seed programs with labels, and where each model's labels came from."""
+def with_visible_tests(prompt: str, given_tests: str | Sequence[str]) -> str:
+    """The statement with MBPP's visible test(s) written into its docstring, one `assert` a line (as MBPP shows
+    them to a model, and as the probes read them as checks); unchanged when it has no docstring to extend.
+    `given_tests` is a list, or its Python literal (the LDB files hold both)."""
+    if isinstance(given_tests, str):
+        try:
+            given_tests = ast.literal_eval(given_tests) if given_tests.strip() else []
+        except (ValueError, SyntaxError):
+            return prompt
+    tests = [t.strip() for t in given_tests if isinstance(t, str) and t.strip().startswith("assert ")]
+    end = prompt.rstrip().rfind('"""')
+    if not tests or end <= prompt.find('"""'):
+        return prompt
+    lines = "".join(f"    {test}\n" for test in tests)
+    return prompt[:end].rstrip() + "\n" + lines + "    " + prompt[end:]
+
+
+def load_ldb_mbpp(data_dir: Path, pools_dir: Path, visible_tests: bool = False,
+                  ) -> tuple[list[LdbProgram], dict[str, str]]:
+    """All LDB MBPP seed programs with labels, and where each model's labels came from; `visible_tests` writes
+    each problem's visible test into its statement."""
     programs: list[LdbProgram] = []
     label_source: dict[str, str] = {}
     for model in ldb_models_present(data_dir):
@@ -144,7 +174,8 @@ def load_ldb_mbpp(data_dir: Path, pools_dir: Path) -> tuple[list[LdbProgram], di
         for row in read_jsonl(data_dir / f"ldb/mbpp__seed__{model}__seed.jsonl.gz"):
             recorded = str(row["is_solved"]).lower() == "true"
             passed = rerun.get(row["task_id"], recorded) if rerun is not None else recorded
-            programs.append(LdbProgram(row["task_id"], row["prompt"], row["solution"], model, passed))
+            problem = with_visible_tests(row["prompt"], row.get("given_tests", "")) if visible_tests else row["prompt"]
+            programs.append(LdbProgram(row["task_id"], problem, row["solution"], model, passed))
     return programs, label_source
 
 
@@ -492,10 +523,11 @@ def load_meta_pools(pool_path: Path, splits_path: Path) -> list[Any]:
 
 def split_meta(pairs: Sequence[PairExample], eval_fraction: float) -> tuple[list[PairExample], list[PairExample]]:
     """By problem (never one problem on both sides): a stable hash of the task id picks the side."""
+    from daj.pools import meta_half
+
     train, held = [], []
     for pair in pairs:
-        bucket = int(hashlib.sha256(pair.task_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (held if bucket < eval_fraction else train).append(pair)
+        (held if meta_half(pair.task_id, eval_fraction) == "tuning" else train).append(pair)
     return train, held
 
 
@@ -518,26 +550,26 @@ def pair_prompt_ids(
     pair: PairExample,
     passing_first: bool,
     mode: JudgeMode = JudgeMode.VERDICT,
-    evidence: Sequence[Disagreement] = (),
     version: str = TRAINED_PROMPT_VERSION,
 ) -> list[int]:
-    """Token ids of the pair's prompt in one order (the passing program as A, or as B), through daj.protocol;
-    `evidence` as it is shown in that order (judge_training/evidence.py)."""
+    """Token ids of the pair's prompt in one order (the passing program as A, or as B), through daj.protocol,
+    with the pair's evidence as that order shows it (a version without evidence ignores it)."""
     code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
-    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode, evidence,
-                                                  version=version))
+    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, mode,
+                                                  pair.shown(passing_first), version=version))
 
 
 def encode_pairs(
-    tokenizer: Any, pairs: Sequence[PairExample], domains: Sequence[str], domain_key: str, max_tokens: int
+    tokenizer: Any, pairs: Sequence[PairExample], domains: Sequence[str], domain_key: str, max_tokens: int,
+    version: str = TRAINED_PROMPT_VERSION,
 ) -> tuple[list[EncodedPair], int]:
-    """Render both orders through daj.protocol and tokenise; drop pairs whose longer order exceeds
+    """Render both orders through daj.protocol (`version`) and tokenise; drop pairs whose longer order exceeds
     ``max_tokens``. Returns the kept pairs and the number dropped."""
     index = {name: i for i, name in enumerate(domains)}
     kept: list[EncodedPair] = []
     for pair in pairs:
-        first = pair_prompt_ids(tokenizer, pair, passing_first=True)
-        second = pair_prompt_ids(tokenizer, pair, passing_first=False)
+        first = pair_prompt_ids(tokenizer, pair, passing_first=True, version=version)
+        second = pair_prompt_ids(tokenizer, pair, passing_first=False, version=version)
         if max(len(first), len(second)) <= max_tokens:
             kept.append(EncodedPair(pair, (first, second), index[pair.domain(domain_key)]))
     return kept, len(pairs) - len(kept)

@@ -16,32 +16,56 @@ Each pair is tagged with the pipeline stage it stands for:
 - `tie-after-examples`: both pass the same examples and differ only on generated inputs: the judge's real job.
 Pairs whose programs behave the same on every probe, or that cannot run (no entry point, nothing to run), have
 no evidence and are left out here (`no-evidence` pairs are the plain code-only pairs of `data.py`).
+
+Two ways in: `with_evidence` runs the pairs of the training sources (a pair's two programs make its probe set),
+`pool_pairs_as_served` runs whole pools (the meta and test splits' candidates) and keeps the pairs the service
+would send to its judge: a passing and a failing program of two different top-group clusters. Each distinct
+program runs once per probe set; `RunStore` keeps the runs on disk, so a rebuild runs only what is new.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from daj.probes import ProbeLimits, build_probe_set, disagreements, group_candidates, infer_entry_point
-from daj.protocol import PROMPT_V2, Disagreement, JudgeMode
-from judge_training.data import PairExample, pair_prompt_ids
-from sandbox import Limits, run_on_probes
+from daj.probes import (
+    CandidateRun,
+    ProbeLimits,
+    ProbeSet,
+    build_probe_set,
+    disagreements,
+    group_candidates,
+    infer_entry_point,
+)
+from daj.protocol import PROMPT_V2
+from judge_training.data import (
+    EXAMPLES_DIFFER,
+    NO_EVIDENCE,
+    STAGES,
+    TIE_AFTER_EXAMPLES,
+    PairExample,
+    difficulty_bucket,
+)
+from sandbox import Limits, execute, probe_spec, run_key
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES_DIFFER = "examples-differ"
-TIE_AFTER_EXAMPLES = "tie-after-examples"
-NO_EVIDENCE = "no-evidence"
-STAGES = (EXAMPLES_DIFFER, TIE_AFTER_EXAMPLES, NO_EVIDENCE)
+__all__ = ["EXAMPLES_DIFFER", "NO_EVIDENCE", "STAGES", "TIE_AFTER_EXAMPLES", "EvidenceSettings", "RunStore",
+           "evidence_pair", "evidence_pairs", "pool_pairs_as_served", "with_evidence"]
+
 EVIDENCE_PROMPT_VERSION = PROMPT_V2
+SAME_BEHAVIOUR = "same behaviour on every probe"
 
 
 @dataclass(frozen=True)
@@ -60,22 +84,43 @@ class EvidenceSettings:
         return ProbeLimits.for_selection(self.generated_inputs, self.max_tests)
 
 
-@dataclass(frozen=True)
-class EvidencePair:
-    """A pair and what execution showed: `evidence` with the passing program as A (swap it for the other
-    order)."""
+class RunStore:
+    """Runs of programs on probe sets, keyed as the service keys its execution cache (program, spec, harness,
+    limits, interpreter); kept in one JSONL file when `path` is given, else in memory. Thread-safe."""
 
-    pair: PairExample
-    stage: str
-    entry_point: str
-    evidence: tuple[Disagreement, ...]
+    def __init__(self, path: Path | None = None, python: str | None = None) -> None:
+        self.path, self.python = path, python or sys.executable
+        self._runs: dict[str, CandidateRun] = {}
+        self._lock = threading.Lock()
+        self.fresh = 0
+        if path is not None and path.is_file():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        key, raw = json.loads(line)
+                        self._runs[key] = CandidateRun.from_json(raw)
 
-    def shown(self, passing_first: bool) -> tuple[Disagreement, ...]:
-        return self.evidence if passing_first else tuple(item.swapped() for item in self.evidence)
+    def run(self, code: str, probe_set: ProbeSet, settings: EvidenceSettings) -> CandidateRun:
+        spec = probe_spec(probe_set, settings.case_seconds, settings.output_chars)
+        key = run_key(code, spec.digest(), settings.limits, self.python)
+        with self._lock:
+            known = self._runs.get(key)
+        if known is not None:
+            return known
+        result = CandidateRun.from_result(execute(code, spec, settings.limits, self.python), len(probe_set.probes))
+        with self._lock:
+            self._runs[key] = result
+            self.fresh += 1
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps([key, result.to_json()]) + "\n")
+        return result
 
 
-def evidence_pair(pair: PairExample, settings: EvidenceSettings, python: str | None = None) -> EvidencePair | str:
-    """The pair with its evidence, or why it has none (a short reason, for the tally)."""
+def evidence_pair(pair: PairExample, settings: EvidenceSettings, store: RunStore | None = None) -> PairExample | str:
+    """The pair with its stage and evidence (the passing program as A), or why it has none (a short reason)."""
+    store = store or RunStore()
     codes = [pair.chosen, pair.rejected]
     entry = infer_entry_point(pair.problem, codes)
     if entry.name is None:
@@ -83,47 +128,131 @@ def evidence_pair(pair: PairExample, settings: EvidenceSettings, python: str | N
     probe_set = build_probe_set(pair.problem, codes, entry, limits=settings.probe_limits())
     if probe_set is None or not probe_set.probes:
         return "nothing to run"
-    runs = [run_on_probes(code, probe_set, settings.limits, settings.case_seconds, settings.output_chars, python)
-            for code in codes]
+    runs = [store.run(code, probe_set, settings) for code in codes]
     grouping = group_candidates(runs, probe_set)
     shown = tuple(disagreements(probe_set, grouping, runs[0], runs[1], settings.evidence_inputs))
     if not shown:
-        return "same behaviour on every probe"
+        return SAME_BEHAVIOUR
     passed = grouping.checks_passed
     stage = EXAMPLES_DIFFER if passed[0] != passed[1] else TIE_AFTER_EXAMPLES
-    return EvidencePair(pair, stage, entry.name, shown)
+    return replace(pair, stage=stage, evidence=shown)
 
 
-def run_pairs(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2, python: str | None = None,
-              desc: str = "evidence pairs") -> Iterator[tuple[PairExample, EvidencePair | str]]:
-    """Each pair with its outcome (evidence, or why none), in input order; `workers` pairs run at once."""
+def run_pairs(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2,
+              store: RunStore | None = None, desc: str = "evidence pairs",
+              ) -> Iterator[tuple[PairExample, PairExample | str]]:
+    """Each pair with its outcome (the pair with evidence, or why none), in input order; `workers` at once."""
+    store = store or RunStore()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evidence") as pool:
-        results = pool.map(lambda pair: evidence_pair(pair, settings, python), pairs)
+        results = pool.map(lambda pair: evidence_pair(pair, settings, store), pairs)
         yield from tqdm(zip(pairs, results, strict=True), total=len(pairs), desc=desc)
 
 
+def _label(outcome: PairExample | str) -> str:
+    return outcome.stage if isinstance(outcome, PairExample) else outcome
+
+
 def evidence_pairs(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2,
-                   python: str | None = None) -> tuple[list[EvidencePair], Counter[str]]:
+                   store: RunStore | None = None) -> tuple[list[PairExample], Counter[str]]:
     """Every pair that has evidence (in input order) and a tally of all outcomes (stages and reasons)."""
     tally: Counter[str] = Counter()
-    kept: list[EvidencePair] = []
-    for _, outcome in run_pairs(pairs, settings, workers, python):
-        if isinstance(outcome, EvidencePair):
+    kept: list[PairExample] = []
+    for _, outcome in run_pairs(pairs, settings, workers, store):
+        if isinstance(outcome, PairExample):
             kept.append(outcome)
         tally[_label(outcome)] += 1
     logger.info("evidence pairs: %s", dict(tally))
     return kept, tally
 
 
-def _label(outcome: EvidencePair | str) -> str:
-    return outcome.stage if isinstance(outcome, EvidencePair) else outcome
+def with_evidence(pairs: Sequence[PairExample], settings: EvidenceSettings, no_evidence_share: float, seed: int,
+                  workers: int = 2, store: RunStore | None = None) -> tuple[list[PairExample], Counter[str]]:
+    """The training set of an evidence-trained judge: a `no_evidence_share` of the pairs (drawn with `seed`) stay
+    code-only (`no-evidence`: the judge still serves execution-off requests), the rest are run and kept when
+    they carry evidence. Returns the pairs in input order and the tally of every outcome."""
+    rng = random.Random(seed)
+    plain = [rng.random() < no_evidence_share for _ in pairs]
+    outcomes = run_pairs([pair for pair, code_only in zip(pairs, plain, strict=True) if not code_only], settings,
+                         workers, store)
+    kept: list[PairExample] = []
+    tally: Counter[str] = Counter()
+    for pair, code_only in zip(pairs, plain, strict=True):
+        outcome: PairExample | str = pair if code_only else next(outcomes)[1]
+        tally[_label(outcome)] += 1
+        if isinstance(outcome, PairExample):
+            kept.append(outcome)
+    logger.info("training pairs with evidence: %s", dict(tally))
+    return kept, tally
 
 
-def evidence_prompt_ids(tokenizer: Any, item: EvidencePair, passing_first: bool,
-                        mode: JudgeMode = JudgeMode.VERDICT) -> list[int]:
-    """Token ids of the pair's prompt in one order, with its evidence, as the service renders it (v2)."""
-    return pair_prompt_ids(tokenizer, item.pair, passing_first, mode, item.shown(passing_first),
-                           EVIDENCE_PROMPT_VERSION)
+def pool_pairs_as_served(pools: Sequence[Any], settings: EvidenceSettings, per_problem: int, seed: int,
+                         source: str, workers: int = 2, store: RunStore | None = None,
+                         ) -> tuple[list[PairExample], Counter[str]]:
+    """The pairs the service's judge meets on these pools: every distinct labelled program of a pool runs on the
+    pool's probe set (built from all of them, as a selection builds it from its N), and a pair is a passing and
+    a failing program of two different top-group clusters (they tie on the checks and differ on some input),
+    at most `per_problem` per pool, spread over the cluster pairs. Tallies problems by outcome."""
+    store = store or RunStore()
+    rng = random.Random(seed)
+    plans = [plan for pool in pools if (plan := _pool_plan(pool, settings)) is not None]
+    jobs = [(code, probe_set) for _, _, codes, probe_set in plans for code in codes]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evidence") as executor:
+        list(tqdm(executor.map(lambda job: store.run(job[0], job[1], settings), jobs), total=len(jobs),
+                  desc=f"runs ({source})"))
+    pairs: list[PairExample] = []
+    tally: Counter[str] = Counter(unplanned=len(pools) - len(plans))
+    for pool, labels, codes, probe_set in plans:
+        runs = [store.run(code, probe_set, settings) for code in codes]
+        found = _served_pairs(pool, labels, codes, probe_set, runs, settings, per_problem, rng, source)
+        tally["with pairs" if found else "no tie between a passing and a failing cluster"] += 1
+        pairs += found
+    return pairs, tally
+
+
+def _pool_plan(pool: Any, settings: EvidenceSettings) -> tuple[Any, list[bool], list[str], ProbeSet] | None:
+    labelled = {}
+    for code, passed in zip(pool.candidates, pool.passed, strict=True):
+        if passed is not None:
+            labelled.setdefault(code, bool(passed))
+    codes = list(labelled)
+    if not any(labelled.values()) or all(labelled.values()):
+        return None  # no passing or no failing program: no pair to judge
+    entry = infer_entry_point(pool.problem, codes)
+    if entry.name is None:
+        return None
+    probe_set = build_probe_set(pool.problem, codes, entry, limits=settings.probe_limits())
+    if probe_set is None or not probe_set.probes:
+        return None
+    return pool, [labelled[code] for code in codes], codes, probe_set
+
+
+def _served_pairs(pool: Any, labels: list[bool], codes: list[str], probe_set: ProbeSet, runs: list[CandidateRun],
+                  settings: EvidenceSettings, per_problem: int, rng: random.Random, source: str) -> list[PairExample]:
+    grouping = group_candidates(runs, probe_set)
+    if not grouping.informative:
+        return []
+    options = []
+    for good_cluster in grouping.top_clusters:
+        for bad_cluster in grouping.top_clusters:
+            good = [i for i in grouping.clusters[good_cluster] if labels[i]]
+            bad = [i for i in grouping.clusters[bad_cluster] if not labels[i]]
+            if good_cluster != bad_cluster and good and bad:
+                options.append([(g, b) for g in good for b in bad])
+    chosen: list[tuple[int, int]] = []
+    for combos in options:
+        rng.shuffle(combos)
+    while len(chosen) < per_problem and any(options):  # round robin over cluster pairs: spread, not one pair
+        for combos in options:
+            if combos and len(chosen) < per_problem:
+                chosen.append(combos.pop())
+    difficulty = difficulty_bucket(pool.pass_rate)
+    pairs = []
+    for g, b in chosen:
+        shown = tuple(disagreements(probe_set, grouping, runs[g], runs[b], settings.evidence_inputs))
+        if shown:
+            pairs.append(PairExample(pool.task_id, pool.problem, codes[g], codes[b], source, difficulty,
+                                     pool.source, TIE_AFTER_EXAMPLES, shown))
+    return pairs
 
 
 def sample_per_source(pairs: Sequence[PairExample], per_source: int, seed: int) -> list[PairExample]:
@@ -137,10 +266,11 @@ def sample_per_source(pairs: Sequence[PairExample], per_source: int, seed: int) 
                          else by_source[source])]
 
 
-def survey(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2) -> list[dict[str, Any]]:
+def survey(pairs: Sequence[PairExample], settings: EvidenceSettings, workers: int = 2,
+           store: RunStore | None = None) -> list[dict[str, Any]]:
     """Per source: how many pairs were run, and how many ended in each stage or reason (one row per source)."""
     outcomes: dict[str, Counter[str]] = {}
-    for pair, outcome in run_pairs(pairs, settings, workers, desc="evidence survey"):
+    for pair, outcome in run_pairs(pairs, settings, workers, store, desc="evidence survey"):
         outcomes.setdefault(pair.source, Counter())[_label(outcome)] += 1
     return [{"source": source, "pairs": sum(tally.values()), **dict(tally)}
             for source, tally in sorted(outcomes.items())]

@@ -34,7 +34,7 @@ from daj.lora import ADAPTER_METADATA
 from judge_training.builder import TrainData, build_data, load_backbone
 from judge_training.completions import CompletionLogprob
 from judge_training.config import Config
-from judge_training.data import TRAINED_PROMPT_VERSION, EncodedPair, batches, choice_token_ids
+from judge_training.data import EncodedPair, batches, choice_token_ids
 from judge_training.grpo import RolloutBatch, grpo_loss_at, reasoning_prompts, sample_rollouts
 from judge_training.losses import (
     VerdictBatch,
@@ -78,21 +78,27 @@ def evaluate(model: VerdictModel, pairs: list[EncodedPair], pad_id: int, batch_p
     when both orders of a pair are right."""
     was_training = model.training
     model.eval()
-    losses, correct = [], []
+    losses, correct, domains = [], [], []
     for start in tqdm(range(0, len(pairs), batch_pairs), desc="eval", leave=False):
         batch = pairs_to_batch(pairs[start : start + batch_pairs], pad_id, str(next(model.parameters()).device))
         logits = model(batch.input_ids, batch.attention_mask, batch.last)
         losses.extend(per_sample_loss(logits, batch.labels).tolist())
         p_a = prob_a(logits)
         correct.extend(((p_a > 0.5) == (batch.labels == 0)).tolist())
+        domains.extend(batch.domains.tolist())
     model.train(was_training)
     n = len(correct)
     both = [correct[i] and correct[i + 1] for i in range(0, n, 2)]
+    by_domain = {
+        str(domain): sum(c for c, d in zip(correct, domains, strict=True) if d == domain) / domains.count(domain)
+        for domain in sorted(set(domains))
+    }
     return {
         "loss": sum(losses) / n,
         "accuracy": sum(correct) / n,
         "consistent_accuracy": sum(both) / len(both),
         "n_pairs": len(both),
+        "accuracy_by_domain": by_domain,  # domain index (as text) -> accuracy per order
     }
 
 
@@ -371,7 +377,7 @@ class Trainer:
         final = self.reweighter.domain_weights() if self.reweighter else [1.0] * len(self.data.domains)
         return {
             "format": "daj-adapter-v1",
-            "prompt_version": TRAINED_PROMPT_VERSION,
+            "prompt_version": self.cfg.data.prompt_version,
             "judge_mode": self.judge_mode,
             "base_model": self.cfg.model.base,
             "base_model_path": self.base_path,
@@ -398,6 +404,7 @@ def model_card(metadata: dict[str, Any]) -> str:
     def fmt(row: dict[str, Any], key: str) -> str:
         return f"{row[key]:.3f}" if key in row else "-"
 
+    meta_path = metadata["data"].get("meta_pool", {}).get("path", "-")
     lines = [
         f"# daj judge adapter: {cfg['name']}",
         "",
@@ -407,8 +414,10 @@ def model_card(metadata: dict[str, Any]) -> str:
         "",
         f"- stage `{cfg['train']['stage']}`, {metadata['steps']} steps, reweighting `{cfg['reweight']['mode']}`, "
         f"LoRA r={cfg['model']['lora_r']} on {', '.join(cfg['model']['target_modules'])}",
-        f"- data: {metadata['data'].get('train_pairs', '?')} training pairs from {', '.join(cfg['data']['sources'])}; "
-        f"meta set {metadata['data'].get('meta_pool', {}).get('path', '-')}",
+        f"- for: {_purpose(cfg['data'])}",
+        f"- data: {metadata['data'].get('train_pairs', '?')} training pairs from {', '.join(cfg['data']['sources'])} "
+        f"({_per_domain(metadata['data'].get('train_pairs_per_domain', {}))}); meta set "
+        f"{', '.join(metadata['data'].get('meta_pools', {})) or meta_path}",
         f"- median {metadata['seconds_per_step_median'] or 0:.2f} s/step, peak RSS {metadata['peak_rss_mib']:.0f} MiB",
         "",
         "| held-out meta pairs | loss | accuracy (per order) | both orders right |",
@@ -417,11 +426,29 @@ def model_card(metadata: dict[str, Any]) -> str:
         f"| after | {fmt(after, 'loss')} | {fmt(after, 'accuracy')} | {fmt(after, 'consistent_accuracy')} |",
         "",
     ]
+    names = metadata["data"].get("meta_domains", [])
+    by_domain = after.get("accuracy_by_domain", {})
+    if by_domain and names:
+        lines += ["| held-out meta pairs, after, by source | accuracy (per order) |", "|---|---|"]
+        lines += [f"| {names[int(index)]} | {value:.3f} |" for index, value in by_domain.items()]
+        lines.append("")
     if weights:
         lines += ["| domain | final weight |", "|---|---|"]
         lines += [f"| {name} | {value:.3f} |" for name, value in weights.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _purpose(data: dict[str, Any]) -> str:
+    if data.get("evidence"):
+        return (f"judging the pairs the service sends after execution: prompt `{data['prompt_version']}` shows the "
+                "inputs on which the two programs disagree; with execution off, the code-only v1 prompt "
+                f"({data['no_evidence_share']:.0%} of the training pairs)")
+    return "judging two programs from their code alone (prompt v1; with execution on, the evidence is not read)"
+
+
+def _per_domain(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
 
 
 def plot_weights(weights_log: Path, out: Path, title: str) -> None:

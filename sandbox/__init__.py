@@ -1,6 +1,6 @@
 """Sandboxed execution of untrusted programs against hidden tests, and the labels built from it."""
 
-from sandbox.behaviour import probe_spec, run_on_probes
+from sandbox.behaviour import probe_spec, run_key, run_on_probes
 from sandbox.formats import (
     TestSpec,
     bigcodebench_unittest,
@@ -29,6 +29,7 @@ __all__ = [
     "mbpp_asserts",
     "probe_spec",
     "probes",
+    "run_key",
     "run_on_probes",
     "script",
 ]

@@ -4,10 +4,13 @@ the service's `Executor` runs the same spec in its pool, with its cache and budg
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from daj.probes import CandidateRun, ProbeSet
 from sandbox.formats import TestSpec, probes
 from sandbox.limits import Limits
-from sandbox.runner import execute
+from sandbox.runner import execute, harness_version
 
 
 def probe_spec(probe_set: ProbeSet, case_seconds: float, output_chars: int) -> TestSpec:
@@ -22,3 +25,12 @@ def run_on_probes(code: str, probe_set: ProbeSet, limits: Limits, case_seconds: 
     its status on every probe."""
     result = execute(code, probe_spec(probe_set, case_seconds, output_chars), limits, python)
     return CandidateRun.from_result(result, len(probe_set.probes))
+
+
+def run_key(code: str, spec_digest: str, limits: Limits, python: str) -> str:
+    """The identity of one run: the program's hash + the hash of everything else its outputs depend on (the spec:
+    probes, per-probe time limit, output cap; the harness version, the limits and the interpreter). The service's
+    execution cache and training's run store both key on it."""
+    context = json.dumps([spec_digest, harness_version(), limits.to_dict(), python], sort_keys=True)
+    return (hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest() + ":"
+            + hashlib.sha256(context.encode()).hexdigest())

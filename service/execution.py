@@ -8,8 +8,6 @@ probe set's hash, the harness version and the limits (Redis when configured, els
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import subprocess
 import sys
@@ -19,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from daj.probes import CandidateRun, ProbeSet
-from sandbox import Limits, SandboxError, execute, probe_spec, probes
-from sandbox.runner import harness_version
+from sandbox import Limits, SandboxError, execute, probe_spec, probes, run_key
 from service.cache import Cache
 from service.metrics import Metrics
 from service.settings import Settings
@@ -49,11 +46,8 @@ class ExecutionRun:
 
 
 def execution_cache_key(code: str, spec_digest: str, limits: Limits, python: str) -> str:
-    """The program's hash + the hash of everything else its outputs depend on: the spec (probes, per-probe time
-    limit, output cap), the harness version, the limits and the interpreter."""
-    context = json.dumps([spec_digest, harness_version(), limits.to_dict(), python], sort_keys=True)
-    return (EXECUTION_KEY_PREFIX + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest() + ":"
-            + hashlib.sha256(context.encode()).hexdigest())
+    """The cache key of one run: `sandbox.run_key` in the service's cache namespace."""
+    return EXECUTION_KEY_PREFIX + run_key(code, spec_digest, limits, python)
 
 
 def limits_from(settings: Settings) -> Limits:

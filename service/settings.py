@@ -66,10 +66,10 @@ class Settings(BaseSettings):
     execution_max_test_chars: int = Field(2000, ge=16, description="Most characters in one test or input.")
     execution_cache_entries: int = Field(20_000, ge=1, description="Size of the in-process execution cache.")
     # ---- the judge between behaviour clusters ----
-    prompt_version: Literal["daj-pairwise-v1", "daj-pairwise-v2"] = Field(
+    prompt_version: Literal["daj-pairwise-v1", "daj-pairwise-v2", "daj-pairwise-v3"] = Field(
         "daj-pairwise-v1",
         description="Judge prompt for the base model and for adapters without daj metadata: v2 shows the inputs "
-        "two clusters disagree on, v1 only the code. An adapter trained by daj is always judged with the prompt "
+        "two clusters disagree on with the code, v3 those inputs without the code, v1 only the code. An adapter trained by daj is always judged with the prompt "
         "its daj_adapter.json names (the shipped one: v1), and refused if this build does not render it.",
     )
     evidence_inputs: int = Field(3, ge=0, le=16, description="Disagreeing inputs shown per judged pair (K).")

@@ -7,8 +7,10 @@ template; it is written into adapter metadata and into every verdict-cache key.
 
 from daj.protocol.evidence import EVIDENCE_FIELD_CHARS, Disagreement, render_evidence
 from daj.protocol.prompt import (
+    EVIDENCE_VERSIONS,
     PROMPT_V1,
     PROMPT_V2,
+    PROMPT_V3,
     PROMPT_VERSION,
     PROMPT_VERSIONS,
     VERDICT_CHOICES,
@@ -32,8 +34,10 @@ from daj.protocol.verdict import (
 
 __all__ = [
     "EVIDENCE_FIELD_CHARS",
+    "EVIDENCE_VERSIONS",
     "PROMPT_V1",
     "PROMPT_V2",
+    "PROMPT_V3",
     "PROMPT_VERSION",
     "PROMPT_VERSIONS",
     "VERDICT_CHOICES",

@@ -11,7 +11,10 @@ Layout (why it is this way):
 
 Versions: v1 shows the problem and the two programs. v2 (execution-grounded) adds, after the programs, the
 inputs on which the two programs disagree with what each returned (`daj.protocol.evidence`); a v2 prompt with
-no evidence (execution off) is the v1 prompt, so judges trained on v1 read it unchanged.
+no evidence (execution off) is the v1 prompt, so judges trained on v1 read it unchanged. v3 (evidence only)
+shows the problem and the evidence without the programs' code: the judge decides which output the statement
+asks for, in a prompt a third as long; with no evidence it too is the v1 prompt, so one adapter serves both
+paths.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from daj.protocol.untrusted import fence, neutralize_special_tokens
 
 PROMPT_V1 = "daj-pairwise-v1"
 PROMPT_V2 = "daj-pairwise-v2"
-PROMPT_VERSIONS = (PROMPT_V1, PROMPT_V2)
+PROMPT_V3 = "daj-pairwise-v3"
+PROMPT_VERSIONS = (PROMPT_V1, PROMPT_V2, PROMPT_V3)
+EVIDENCE_VERSIONS = (PROMPT_V2, PROMPT_V3)  # the versions that show execution evidence
 PROMPT_VERSION = PROMPT_V2  # the newest (an adapter names the version it was trained on in its metadata)
 
 # Verdict mode: the judge's whole answer is one of these, so P(A) and P(B) are the logprobs of its first token.
@@ -65,6 +70,11 @@ _QUESTION = {
 }
 
 
+_CODE_NOT_SHOWN = (
+    "## Candidates\nA and B are two programs for this problem; their code is not shown, only how they behave.\n\n"
+)
+
+
 def special_tokens_of(tokenizer: Any) -> tuple[str, ...]:
     """All special-token strings of a Hugging Face tokenizer, longest first (for neutralising)."""
     tokens: set[str] = set(getattr(tokenizer, "all_special_tokens", []) or [])
@@ -83,19 +93,18 @@ def build_messages(
     evidence: Sequence[Disagreement] = (),
     version: str = PROMPT_VERSION,
 ) -> list[dict[str, str]]:
-    """Chat messages for one ordered match: A is shown first, B second; v2 adds the evidence section."""
+    """Chat messages for one ordered match: A is shown first, B second; v2 adds the evidence section, v3 shows
+    the evidence instead of the code."""
     mode = JudgeMode(mode)
     if version not in PROMPT_VERSIONS:
         raise ValueError(f"unknown prompt version {version!r}; this build renders {PROMPT_VERSIONS}")
     problem, code_a, code_b = (neutralize_special_tokens(t, special_tokens) for t in (problem, code_a, code_b))
-    section = render_evidence(evidence, special_tokens) if version == PROMPT_V2 and evidence else ""
-    user = (
-        f"## Problem\n{fence(problem)}\n\n"
-        f"## Candidate A\n{fence(code_a)}\n\n"
-        f"## Candidate B\n{fence(code_b)}\n\n"
-        f"{section}"
-        f"{_QUESTION[mode]}"
+    section = render_evidence(evidence, special_tokens) if version in EVIDENCE_VERSIONS and evidence else ""
+    candidates = (
+        _CODE_NOT_SHOWN if version == PROMPT_V3 and section
+        else f"## Candidate A\n{fence(code_a)}\n\n## Candidate B\n{fence(code_b)}\n\n"
     )
+    user = f"## Problem\n{fence(problem)}\n\n{candidates}{section}{_QUESTION[mode]}"
     return [{"role": "system", "content": _SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 

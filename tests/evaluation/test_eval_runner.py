@@ -190,3 +190,15 @@ def test_cli_runs_baselines_and_writes_the_report(small_pools: Path, tmp_path: P
         (m, n) for m in ("random", "oracle", "majority") for n in (2, 4)
     }
     assert report["draws"] == 4 * 2 * 2 and report["config"]["seeds"] == 2
+
+
+def test_one_half_of_the_meta_split(tmp_path: Path) -> None:
+    from daj.pools import meta_half
+
+    path = tmp_path / "meta.jsonl"
+    ids = ["HumanEval/0", "HumanEval/8", "HumanEval/12", "HumanEval/16"]  # outer, tuning, outer, tuning
+    write_pools(path, [make_pool(task_id, [True, False]) for task_id in ids])
+    assert [meta_half(task_id) for task_id in ids] == ["outer", "tuning", "outer", "tuning"]
+    assert [p.task_id for p in load_pools([path], half="tuning").pools] == ["HumanEval/8", "HumanEval/16"]
+    assert [p.task_id for p in load_pools([path], half="outer").pools] == ["HumanEval/0", "HumanEval/12"]
+    assert len(load_pools([path]).pools) == 4

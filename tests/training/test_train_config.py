@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from judge_training.config import ConfigError, from_dict, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["default-cpu", "reasoning-cpu", "gpu-qwen2.5-coder-1.5b", "tiny-test"])
+@pytest.mark.parametrize("name", ["default-cpu", "evidence-cpu", "reasoning-cpu", "gpu-qwen2.5-coder-1.5b",
+                                  "tiny-test"])
 def test_train_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / f"configs/{name}.yaml")
     assert cfg.name == name
@@ -82,3 +84,24 @@ def test_train_cli_fails_on_bad_config_before_loading_anything(tmp_path: Path) -
     result = CliRunner().invoke(app, ["train", "--config", str(path)])
     assert result.exit_code == 2
     assert "train.stage" in result.output and "sft" in result.output
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"evidence": True}, "data.prompt_version: 'daj-pairwise-v1' with data.evidence=True"),
+        ({"prompt_version": "daj-pairwise-v3"}, "evidence pairs need one of daj-pairwise-v2, daj-pairwise-v3"),
+        ({"prompt_version": "daj-pairwise-v9"}, "data.prompt_version: 'daj-pairwise-v9' is not allowed"),
+        ({"domain_key": "source+stage"}, "data.domain_key: 'source+stage' needs data.evidence=true"),
+        ({"evidence": True, "prompt_version": "daj-pairwise-v2", "no_evidence_share": 1.0},
+         "data.no_evidence_share: must be >= 0 and < 1"),
+    ],
+)
+def test_train_evidence_settings_are_checked(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        from_dict({"data": data})
+
+
+def test_train_evidence_needs_a_verdict_judge() -> None:
+    with pytest.raises(ConfigError, match=r"data\.evidence: evidence pairs train verdict judges"):
+        from_dict({"data": {"evidence": True, "prompt_version": "daj-pairwise-v3"}, "train": {"stage": "grpo"}})

@@ -146,3 +146,16 @@ def test_swapped_evidence_follows_the_order_shown() -> None:
 
     item = Disagreement("f(1)", "1", "2", "2")
     assert item.swapped() == Disagreement("f(1)", "2", "1", "2")
+
+
+def test_v3_shows_the_evidence_instead_of_the_code() -> None:
+    from daj.protocol import PROMPT_V1, PROMPT_V2, PROMPT_V3, Disagreement
+
+    evidence = [Disagreement("add(1, 2)", "3", "-1")]
+    v3 = build_messages(PROBLEM, GOOD, BAD, evidence=evidence, version=PROMPT_V3)[1]["content"]
+    v2 = build_messages(PROBLEM, GOOD, BAD, evidence=evidence, version=PROMPT_V2)[1]["content"]
+    assert "return a + b" not in v3 and "return a + b" in v2 and "A returns: 3" in v3 and "A returns: 3" in v2
+    assert v3.index("add(a, b)") < v3.index("their code is not shown") < v3.index("## Execution")
+    v1 = build_messages(PROBLEM, GOOD, BAD, version=PROMPT_V1)
+    assert build_messages(PROBLEM, GOOD, BAD, evidence=(), version=PROMPT_V3) == v1  # no evidence: the v1 prompt
+    assert build_messages(PROBLEM, GOOD, BAD, evidence=evidence, version=PROMPT_V1) == v1  # v1 never shows it
