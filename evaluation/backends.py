@@ -52,9 +52,12 @@ class InProcessBackend:
         self.scorer = scorer if scorer is not None else PointwiseScorer(service.engine)
 
     @classmethod
-    async def start(cls, model: str, options: JudgeOptions, max_candidates: int) -> InProcessBackend:
+    async def start(cls, model: str, options: JudgeOptions, max_candidates: int,
+                    require_execution: bool = False) -> InProcessBackend:
         """The engine and selection service `daj serve` would build: with `options.shipped`, the default adapter
-        from the adapters folder, merged into the base weights on the CPU exactly as the service does."""
+        from the adapters folder, merged into the base weights on the CPU exactly as the service does. With
+        `require_execution` (an exec+judge evaluation) a sandbox that fails its self-check stops the run: the
+        service would fall back to the judge alone, and the numbers would be those of another method."""
         from service.adapters import AdapterRegistry
         from service.app import build_engine
         from service.metrics import Metrics
@@ -69,6 +72,10 @@ class InProcessBackend:
         metrics = Metrics()
         cache = verdict_cache(settings)
         executor = await start_executor(settings, metrics)
+        if require_execution and not executor.available:
+            executor.close()
+            await engine.close()
+            raise RuntimeError(f"the sandbox is unavailable here ({executor.error}): exec+judge would be judge-only")
         service = SelectionService(engine, cache, registry, settings, metrics, executor)
         return cls(service, options)
 

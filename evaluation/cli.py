@@ -175,7 +175,8 @@ def pairs_command(
         typer.Option(help="Folder of a LoRA adapter (default: the shipped judge, merged as `daj serve` does).",
                      exists=True, file_okay=False),
     ] = None,
-    model: Annotated[str, typer.Option(help="Judge backbone.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option(help="Judge backbone (e.g. a merged export); with neither this nor --adapter, "
+                                       "the shipped judge.")] = DEFAULT_MODEL,
     per_problem: Annotated[int, typer.Option(min=1, help="Pairs per problem, spread over cluster pairs.")] = 12,
     seed: Annotated[int, typer.Option(help="Seed of the pairs' draw.")] = 0,
     max_problems: Annotated[int | None, typer.Option(min=1, help="Only the first K problems.")] = None,
@@ -196,14 +197,15 @@ def pairs_command(
     typer.echo(f"{len(pairs)} pairs from {len(groups)} problems: {dict(tally)}")
 
     async def run() -> tuple[list, str, str]:
-        backend = await InProcessBackend.start(model, JudgeOptions(adapter=adapter, shipped=adapter is None), 2)
+        shipped = adapter is None and model == DEFAULT_MODEL  # as `eval`: nothing named, the shipped judge
+        backend = await InProcessBackend.start(model, JudgeOptions(adapter=adapter, shipped=shipped), 2)
         try:
             service = backend.service
             served = service.adapters.get(adapter.name) if adapter is not None else None
             named = served or service.engine.merged_adapter
             version = (named.prompt_version if named is not None else None) or service.settings.prompt_version
             judged = await judge_pairs(service.engine, served, version, pairs)
-            return judged, version, named.name if named is not None else "base"
+            return judged, version, named.name if named is not None else model  # a merged export: its folder
         finally:
             await backend.close()
 

@@ -228,7 +228,8 @@ def default_backend_factory(config: EvalConfig) -> BackendFactory:
     async def factory() -> JudgeBackend:
         if config.url:
             return HttpBackend(config.url, config.judge_options)
-        return await InProcessBackend.start(config.model, config.judge_options, max(config.ns))
+        return await InProcessBackend.start(config.model, config.judge_options, max(config.ns),
+                                            require_execution="exec+judge" in config.methods)
 
     return factory
 

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     prompt_version: Literal["daj-pairwise-v1", "daj-pairwise-v2", "daj-pairwise-v3"] = Field(
         "daj-pairwise-v1",
         description="Judge prompt for the base model and for adapters without daj metadata: v2 shows the inputs "
-        "two clusters disagree on with the code, v3 those inputs without the code, v1 only the code. An adapter trained by daj is always judged with the prompt "
+        "two clusters disagree on with the code, v3 those inputs without the code, v1 only the code."
+        " An adapter trained by daj is always judged with the prompt "
         "its daj_adapter.json names (the shipped one: v1), and refused if this build does not render it.",
     )
     evidence_inputs: int = Field(3, ge=0, le=16, description="Disagreeing inputs shown per judged pair (K).")
