@@ -64,18 +64,18 @@ class InProcessBackend:
         from service.selection import SelectionService
 
         settings = eval_settings(model, options, max_candidates)
+        metrics = Metrics()
+        # The sandbox's self-check first: before the engine loads, so its start cannot starve the check's clock.
+        executor = await start_executor(settings, metrics)
+        if require_execution and not executor.available:
+            executor.close()
+            raise RuntimeError(f"the sandbox is unavailable here ({executor.error}): exec+judge would be judge-only")
         engine = build_engine(settings)
         registry = AdapterRegistry(settings.adapters_dir, merged=engine.merged_adapter)
         if options.adapter is not None:
             _check_adapter(registry, options.adapter)
         await engine.start()
-        metrics = Metrics()
         cache = verdict_cache(settings)
-        executor = await start_executor(settings, metrics)
-        if require_execution and not executor.available:
-            executor.close()
-            await engine.close()
-            raise RuntimeError(f"the sandbox is unavailable here ({executor.error}): exec+judge would be judge-only")
         service = SelectionService(engine, cache, registry, settings, metrics, executor)
         return cls(service, options)
 

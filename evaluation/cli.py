@@ -201,8 +201,9 @@ def pairs_command(
         backend = await InProcessBackend.start(model, JudgeOptions(adapter=adapter, shipped=shipped), 2)
         try:
             service = backend.service
-            served = service.adapters.get(adapter.name) if adapter is not None else None
-            named = served or service.engine.merged_adapter
+            # the shipped judge is the adapter merged into the engine's weights: calls name it
+            served = service.adapters.get(adapter.name) if adapter is not None else service.engine.merged_adapter
+            named = served
             version = (named.prompt_version if named is not None else None) or service.settings.prompt_version
             judged = await judge_pairs(service.engine, served, version, pairs)
             return judged, version, named.name if named is not None else model  # a merged export: its folder

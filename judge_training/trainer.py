@@ -463,9 +463,16 @@ def plot_weights(weights_log: Path, out: Path, title: str) -> None:
         return
     domains = list(records[0]["domain_weights"])
     steps = [r["step"] for r in records]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    # One colour per source, one line style per second tag (stage or difficulty): twelve domains stay legible.
+    sources = sorted({name.split(":")[0] for name in domains})
+    tags = sorted({name.partition(":")[2] for name in domains})
+    styles = ["-", "--", ":", "-."]
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     for name in domains:
-        ax.plot(steps, [r["domain_weights"][name] for r in records], label=name)
+        source, _, tag = name.partition(":")
+        ax.plot(steps, [r["domain_weights"][name] for r in records], label=name,
+                color=colours(sources.index(source) % 10), linestyle=styles[tags.index(tag) % len(styles)])
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xlabel("step")
     ax.set_ylabel("domain weight (uniform = 1)")

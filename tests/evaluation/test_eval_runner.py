@@ -202,3 +202,31 @@ def test_one_half_of_the_meta_split(tmp_path: Path) -> None:
     assert [p.task_id for p in load_pools([path], half="tuning").pools] == ["HumanEval/8", "HumanEval/16"]
     assert [p.task_id for p in load_pools([path], half="outer").pools] == ["HumanEval/0", "HumanEval/12"]
     assert len(load_pools([path]).pools) == 4
+
+
+def test_exec_judge_refuses_a_sandbox_that_failed_its_self_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Otherwise the service falls back to the judge alone and `exec+judge` would report another method."""
+    import asyncio
+
+    import evaluation.backends as backends
+    import service.app
+
+    class Unavailable:
+        available, error = False, "self-check gave timeout '' []"
+
+        def close(self) -> None:
+            return None
+
+    async def unavailable_executor(settings: object, metrics: object) -> Unavailable:
+        return Unavailable()
+
+    def no_engine(settings: object) -> None:
+        raise AssertionError("the engine must not load when the run cannot be what it claims")
+
+    monkeypatch.setattr(backends, "start_executor", unavailable_executor)
+    monkeypatch.setattr(service.app, "build_engine", no_engine)
+    options = backends.JudgeOptions()
+    with pytest.raises(RuntimeError, match=r"sandbox is unavailable here .*timeout.*judge-only"):
+        asyncio.run(backends.InProcessBackend.start("tiny", options, 8, require_execution=True))
+    with pytest.raises(AssertionError, match="engine must not load"):  # without exec+judge it goes on to the engine
+        asyncio.run(backends.InProcessBackend.start("tiny", options, 8))
