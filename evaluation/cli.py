@@ -203,10 +203,9 @@ def pairs_command(
             service = backend.service
             # the shipped judge is the adapter merged into the engine's weights: calls name it
             served = service.adapters.get(adapter.name) if adapter is not None else service.engine.merged_adapter
-            named = served
-            version = (named.prompt_version if named is not None else None) or service.settings.prompt_version
+            version = (served.prompt_version if served is not None else None) or service.settings.prompt_version
             judged = await judge_pairs(service.engine, served, version, pairs)
-            return judged, version, named.name if named is not None else model  # a merged export: its folder
+            return judged, version, served.name if served is not None else model  # a merged export: its folder
         finally:
             await backend.close()
 

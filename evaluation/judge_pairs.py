@@ -23,8 +23,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from daj.protocol import encode_prompt, render_prompt, verdict_from_logprobs
-from judge_training.data import PairExample
+from daj.protocol import JudgeMode, verdict_from_logprobs
+from judge_training.data import PairExample, pair_prompt_ids
 
 VARIANTS = ("evidence", "swapped", "removed")
 ECE_BINS = 10
@@ -48,12 +48,6 @@ def variant_of(pair: PairExample, variant: str) -> PairExample:
     raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
 
 
-def prompt_ids(tokenizer: Any, pair: PairExample, passing_first: bool, version: str) -> list[int]:
-    code_a, code_b = (pair.chosen, pair.rejected) if passing_first else (pair.rejected, pair.chosen)
-    return encode_prompt(tokenizer, render_prompt(tokenizer, pair.problem, code_a, code_b, "verdict",
-                                                  pair.shown(passing_first), version))
-
-
 async def judge_pairs(engine: Any, adapter: Any, version: str, pairs: Sequence[PairExample],
                       concurrency: int = 8) -> list[JudgedPair]:
     """Every pair, both orders, every variant, through the engine's verdict scoring (the service's call)."""
@@ -61,7 +55,7 @@ async def judge_pairs(engine: Any, adapter: Any, version: str, pairs: Sequence[P
     gate = asyncio.Semaphore(concurrency)
 
     async def p_a(pair: PairExample, passing_first: bool, tag: str) -> float:
-        ids = prompt_ids(engine.tokenizer, pair, passing_first, version)
+        ids = pair_prompt_ids(engine.tokenizer, pair, passing_first, JudgeMode.VERDICT, version)
         async with gate:
             logprobs = await engine.first_token_logprobs(tag, ids, choice_ids, adapter)
         verdict = verdict_from_logprobs(logprobs.get(choice_ids[0]), logprobs.get(choice_ids[1]))
@@ -102,22 +96,19 @@ def summarise(judged: Sequence[JudgedPair]) -> dict[str, Any]:
     """Per variant: accuracy, consistency, both-right, ECE of P(correct); flips of `swapped` against `evidence`."""
     out: dict[str, Any] = {"pairs": len(judged), "problems": len({j.pair.task_id for j in judged})}
     for variant in VARIANTS:
-        right, confidences, consistent, both = [], [], [], []
-        for item in judged:
-            first, second = item.p_a[variant]  # P(A): A is the passing program in the first order only
-            p_correct = (first, 1.0 - second)
-            right += [p > 0.5 for p in p_correct]
-            confidences += [max(p, 1.0 - p) for p in p_correct]
-            consistent.append((first > 0.5) == (second <= 0.5))  # the same program wins in both orders
-            both.append(p_correct[0] > 0.5 and p_correct[1] > 0.5)
-        n = max(1, len(right))
+        # P(A) per order; A is the passing program in the first order only
+        p_correct = [(first, 1.0 - second) for first, second in (item.p_a[variant] for item in judged)]
+        right = [p > 0.5 for pair in p_correct for p in pair]  # the answer given is right iff P(correct) > .5
+        confidences = [max(p, 1.0 - p) for pair in p_correct for p in pair]
+        consistent = [(a > 0.5) == (b >= 0.5) for a, b in p_correct]  # the same program wins in both orders
+        both = [a > 0.5 and b > 0.5 for a, b in p_correct]
+        n, pairs = max(1, len(right)), max(1, len(p_correct))
         out[variant] = {
             "accuracy": sum(right) / n,
-            "position_consistency": sum(consistent) / max(1, len(consistent)),
-            "both_orders_right": sum(both) / max(1, len(both)),
-            "ece": expected_calibration_error(confidences, right),  # the answer given is right iff P(correct) > .5
-            "mean_p_correct": sum(p for item in judged for p in (item.p_a[variant][0], 1 - item.p_a[variant][1]))
-            / n,
+            "position_consistency": sum(consistent) / pairs,
+            "both_orders_right": sum(both) / pairs,
+            "ece": expected_calibration_error(confidences, right),
+            "mean_p_correct": sum(p for pair in p_correct for p in pair) / n,
         }
     flips = [(plain > 0.5) != (swapped > 0.5) for item in judged
              for plain, swapped in zip(item.p_a["evidence"], item.p_a["swapped"], strict=True)]

@@ -118,9 +118,12 @@ def meta_pools(cfg: DataConfig, info: dict[str, Any]) -> list[Any]:
     return [groups[0], merge_pools(groups[1:], skip_conflicts=True)] if len(groups) > 1 else groups
 
 
-def meta_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
+def meta_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list[D.PairExample]:
+    """The meta set; with evidence, the runs go through `store` (default: the config's run store)."""
     if cfg.sources == ["synthetic"]:
         return D.synthetic_pairs(["meta"], [], cfg.synthetic_pairs_per_domain, cfg.seed + 7)
+    if cfg.evidence and store is None:
+        store = run_store(cfg)
     pairs: list[D.PairExample] = []
     for index, group in enumerate(meta_pools(cfg, info)):
         source = "humaneval_meta" if index == 0 else "humaneval_meta_more"
@@ -128,7 +131,7 @@ def meta_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
             from judge_training.evidence import EvidenceSettings, pool_pairs_as_served
 
             found, tally = pool_pairs_as_served(group, EvidenceSettings(), cfg.meta_pairs_per_problem, cfg.seed,
-                                                source, store=run_store(cfg))
+                                                source, store=store)
             info.setdefault("meta_evidence", {})[source] = dict(tally)
             pairs += found
         else:
@@ -144,14 +147,15 @@ def run_store(cfg: DataConfig) -> Any:
     return RunStore(Path(cfg.run_store) if cfg.run_store else None)
 
 
-def training_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
-    """The training sources' pairs; with evidence, run through execution (some left code-only)."""
+def training_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list[D.PairExample]:
+    """The training sources' pairs; with evidence, run through execution (some left code-only) in `store`."""
     raw = real_pairs(cfg, info)
     if not cfg.evidence:
         return raw
     from judge_training.evidence import EvidenceSettings, with_evidence
 
-    kept, tally = with_evidence(raw, EvidenceSettings(), cfg.no_evidence_share, cfg.seed, store=run_store(cfg))
+    kept, tally = with_evidence(raw, EvidenceSettings(), cfg.no_evidence_share, cfg.seed,
+                                store=store or run_store(cfg))
     info["evidence"] = {"prompt_version": cfg.prompt_version, "no_evidence_share": cfg.no_evidence_share,
                         "outcomes": dict(tally)}
     return kept
@@ -160,16 +164,17 @@ def training_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]
 def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
     """All pair sets for one run, rendered through daj.protocol, with hashes and counts in ``info``."""
     info: dict[str, Any] = {"domain_key": cfg.domain_key}
+    store = run_store(cfg) if cfg.evidence else None  # read once, shared by the training and the meta pairs
     if cfg.sources == ["synthetic"]:
         raw = D.synthetic_pairs(cfg.synthetic_domains, cfg.synthetic_flipped, cfg.synthetic_pairs_per_domain, cfg.seed)
         info["synthetic_flipped"] = list(cfg.synthetic_flipped)
     else:
-        raw = training_pairs(cfg, info)
+        raw = training_pairs(cfg, info, store)
     capped = D.cap_per_domain(raw, cfg.domain_key, cfg.max_pairs_per_domain, cfg.seed)
     domains = sorted({p.domain(cfg.domain_key) for p in capped})
     train, dropped = D.encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens,
                                     cfg.prompt_version)
-    meta_raw = meta_pairs(cfg, info)
+    meta_raw = meta_pairs(cfg, info, store)
     meta_domains = sorted({p.source for p in meta_raw})
     meta_all, meta_dropped = D.encode_pairs(tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens,
                                             cfg.prompt_version)

@@ -14,11 +14,11 @@ import yaml
 
 from daj.lora import adapter_problem
 from daj.protocol import EVIDENCE_VERSIONS, PROMPT_V1, PROMPT_VERSIONS
+from judge_training.data import DOMAIN_KEYS
 
 SOURCES = (
     "bigcodebench_mutant", "ldb_mbpp", "ldb_mbpp_mutant", "mbppplus_mutant", "mbppplus_truncation", "synthetic"
 )
-DOMAIN_KEYS = ("source", "difficulty", "policy", "source+difficulty", "stage", "source+stage")
 STAGES = ("sft", "dpo", "grpo")
 SFT_FORMATS = ("verdict", "reasoning")
 MODES = ("uniform", "bilevel")

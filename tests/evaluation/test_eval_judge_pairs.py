@@ -36,7 +36,11 @@ def test_variants_swap_or_drop_the_evidence_and_keep_the_programs() -> None:
 
 
 def test_the_three_variants_are_three_prompts(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
-    from evaluation.judge_pairs import VARIANTS, prompt_ids
+    from evaluation.judge_pairs import VARIANTS
+    from judge_training.data import pair_prompt_ids
+
+    def prompt_ids(tokenizer, pair, passing_first, version):  # type: ignore[no-untyped-def]
+        return pair_prompt_ids(tokenizer, pair, passing_first, version=version)
 
     pair = judged((0.5, 0.5), (0.5, 0.5), (0.5, 0.5)).pair
     for passing_first in (True, False):
