@@ -7,7 +7,6 @@ later call returns the cached folder. Weights are never committed to the reposit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from daj.digest import file_sha256
 from daj.paths import default_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -70,14 +70,6 @@ def locate_gguf(model: EmbeddedModel) -> Path:
     return path
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def prepared_folder(alias: str = DEFAULT_MODEL, cache_dir: Path | None = None) -> Path | None:
     """The converted folder if a complete conversion is already cached, else None."""
     model = EMBEDDED_MODELS[alias]
@@ -102,7 +94,7 @@ def prepare_embedded_model(alias: str = DEFAULT_MODEL, cache_dir: Path | None = 
         marker = {
             "alias": alias,
             "source": model.description,
-            "gguf_sha256": _file_sha256(gguf),
+            "gguf_sha256": file_sha256(gguf),
             "converted_in_s": round(time.perf_counter() - started, 1),
         }
         (staging / _MARKER).write_text(json.dumps(marker, indent=2))

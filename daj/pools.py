@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from daj.jsonl import open_text
 
 FIELDS = ("task_id", "problem", "candidates", "passed", "source")
 
@@ -56,12 +57,6 @@ class Pool:
         return asdict(self)
 
 
-def _open_text(path: Path, mode: str) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
-
-
 def _fail(path: Path, lineno: int, field: str, why: str) -> PoolFormatError:
     return PoolFormatError(f"{path}:{lineno}: field {field!r}: {why}")
 
@@ -94,7 +89,7 @@ def iter_pools(path: str | Path) -> Iterator[Pool]:
     """Yield validated pools line by line (blank lines are skipped)."""
     path = Path(path)
     seen: set[str] = set()
-    with _open_text(path, "r") as fh:
+    with open_text(path, "r") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from judge_training import data as D
+from daj.digest import file_sha256
 from judge_training.config import DataConfig, ModelConfig
+from judge_training.data import (
+    EncodedPair,
+    PairExample,
+    cap_per_domain,
+    encode_pairs,
+    pairs_digest,
+    split_meta,
+)
+from judge_training.sources import SourceContext, chosen_sources
+from judge_training.sources.meta import load_meta_pools, pool_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +33,9 @@ TINY_TEST_BASE = "tiny-test"
 class TrainData:
     """Encoded pairs; ``domains[i]`` names domain index i. ``info`` goes into the adapter metadata."""
 
-    train: list[D.EncodedPair]
-    meta_train: list[D.EncodedPair]
-    meta_eval: list[D.EncodedPair]
+    train: list[EncodedPair]
+    meta_train: list[EncodedPair]
+    meta_eval: list[EncodedPair]
     domains: list[str]
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -65,39 +76,41 @@ def load_backbone(cfg: ModelConfig) -> tuple[Any, Any, str]:
     return get_peft_model(model, lora), tokenizer, base
 
 
-def real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[D.PairExample]:
-    data_dir = Path(cfg.data_dir)
-    # With evidence, an LDB MBPP problem carries its visible test in the statement (as MBPP shows it): prose
-    # alone gives execution nothing to check.
-    programs, label_source = D.load_ldb_mbpp(data_dir, Path(cfg.pools_dir), visible_tests=cfg.evidence)
-    rates = D.mbpp_pass_rates(programs)
-    pairs: list[D.PairExample] = []
-    if "ldb_mbpp" in cfg.sources:
-        pairs += D.ldb_pairs(programs, rates)
-        info["ldb_label_source"] = label_source
-    if "mbppplus_mutant" in cfg.sources:
-        mutants, stats = D.mutant_pairs(data_dir, rates, cfg.mutants_per_problem, cfg.seed)
-        pairs += mutants
-        info["mutant_stats"] = stats
-    if "ldb_mbpp_mutant" in cfg.sources:
-        ldb_mutants, stats = D.ldb_mutant_pairs(data_dir, programs, rates, cfg.mutants_per_problem, cfg.seed)
-        pairs += ldb_mutants
-        info["ldb_mutant_stats"] = stats
-    if "bigcodebench_mutant" in cfg.sources:
-        bcb_mutants, stats = D.bigcodebench_mutant_pairs(data_dir, cfg.mutants_per_problem, cfg.seed)
-        pairs += bcb_mutants
-        info["bigcodebench_mutant_stats"] = stats
-    if "mbppplus_truncation" in cfg.sources:
-        cuts, stats = D.truncation_pairs(data_dir, rates, cfg.truncations_per_problem, cfg.seed)
-        pairs += cuts
-        info["truncation_stats"] = stats
-    files = [
-        data_dir / "evalplus/MbppPlus.jsonl.gz",
-        *sorted(data_dir.glob("ldb/mbpp__*.jsonl.gz")),
-        *([data_dir / D.BIGCODEBENCH_FILE] if "bigcodebench_mutant" in cfg.sources else []),
-    ]
-    info["source_files"] = {str(f.relative_to(data_dir)): D.file_digest(f) for f in files if f.is_file()}
+def source_context(cfg: DataConfig) -> SourceContext:
+    """What the sources of a build read, from the config's data section."""
+    return SourceContext(
+        data_dir=Path(cfg.data_dir),
+        pools_dir=Path(cfg.pools_dir),
+        seed=cfg.seed,
+        mutants_per_problem=cfg.mutants_per_problem,
+        truncations_per_problem=cfg.truncations_per_problem,
+        # With evidence, an LDB MBPP problem carries its visible test in the statement (as MBPP shows it):
+        # prose alone gives execution nothing to check.
+        visible_tests=cfg.evidence,
+        synthetic_domains=tuple(cfg.synthetic_domains),
+        synthetic_flipped=tuple(cfg.synthetic_flipped),
+        synthetic_pairs_per_domain=cfg.synthetic_pairs_per_domain,
+    )
+
+
+def real_pairs(cfg: DataConfig, info: dict[str, Any]) -> list[PairExample]:
+    """The pairs of the config's sources (judge_training/sources/, in registry order); what each source reports
+    and the sha256 of the data files they read go into ``info``."""
+    ctx = source_context(cfg)
+    pairs: list[PairExample] = []
+    files: set[Path] = set()
+    for source in chosen_sources(cfg.sources):
+        drawn = source.draw(ctx)
+        pairs += drawn.pairs
+        info.update(drawn.info)
+        files.update(source.files(ctx.data_dir))
+    info["source_files"] = {str(f.relative_to(ctx.data_dir)): file_sha256(f) for f in sorted(files) if f.is_file()}
     return pairs
+
+
+def _own_meta(cfg: DataConfig) -> Callable[[SourceContext], list[PairExample]] | None:
+    """The meta set of a chosen source that brings its own (`synthetic`, which stands alone), else None."""
+    return next((s.meta for s in chosen_sources(cfg.sources) if s.meta is not None), None)
 
 
 def meta_pools(cfg: DataConfig, info: dict[str, Any]) -> list[Any]:
@@ -111,20 +124,21 @@ def meta_pools(cfg: DataConfig, info: dict[str, Any]) -> list[Any]:
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"meta pool {path} is missing: run the sandbox labelling (sandbox label ...)")
-    groups = [D.load_meta_pools(path, splits) for path in paths]
-    info["meta_pool"] = {"path": str(paths[0]), "sha256": D.file_digest(paths[0])}
-    info["meta_pools"] = {str(path): D.file_digest(path) for path in paths}
+    groups = [load_meta_pools(path, splits) for path in paths]
+    info["meta_pool"] = {"path": str(paths[0]), "sha256": file_sha256(paths[0])}
+    info["meta_pools"] = {str(path): file_sha256(path) for path in paths}
     # LDB's files differ in a few statements' text (HumanEval/116): the first file's statement is kept
     return [groups[0], merge_pools(groups[1:], skip_conflicts=True)] if len(groups) > 1 else groups
 
 
-def meta_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list[D.PairExample]:
+def meta_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list[PairExample]:
     """The meta set; with evidence, the runs go through `store` (default: the config's run store)."""
-    if cfg.sources == ["synthetic"]:
-        return D.synthetic_pairs(["meta"], [], cfg.synthetic_pairs_per_domain, cfg.seed + 7)
+    own_meta = _own_meta(cfg)
+    if own_meta is not None:
+        return own_meta(source_context(cfg))
     if cfg.evidence and store is None:
         store = run_store(cfg)
-    pairs: list[D.PairExample] = []
+    pairs: list[PairExample] = []
     for index, group in enumerate(meta_pools(cfg, info)):
         source = "humaneval_meta" if index == 0 else "humaneval_meta_more"
         if cfg.evidence:  # what the service's judge meets on these problems: ties of the top group
@@ -137,7 +151,7 @@ def meta_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list
         else:
             mixed = [p for p in group if p.pass_rate is not None and 0 < p.pass_rate < 1]
             info["meta_pool"]["mixed_problems"] = len(mixed)
-            pairs += D.pool_pairs(mixed, cfg.meta_pairs_per_problem, cfg.seed, source)
+            pairs += pool_pairs(mixed, cfg.meta_pairs_per_problem, cfg.seed, source)
     return pairs
 
 
@@ -147,10 +161,10 @@ def run_store(cfg: DataConfig) -> Any:
     return RunStore(Path(cfg.run_store) if cfg.run_store else None)
 
 
-def training_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list[D.PairExample]:
+def training_pairs(cfg: DataConfig, info: dict[str, Any], store: Any = None) -> list[PairExample]:
     """The training sources' pairs; with evidence, run through execution (some left code-only) in `store`."""
     raw = real_pairs(cfg, info)
-    if not cfg.evidence:
+    if not cfg.evidence or _own_meta(cfg) is not None:  # a toy task trains code-only, like its own meta set
         return raw
     from judge_training.evidence import EvidenceSettings, with_evidence
 
@@ -165,20 +179,16 @@ def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
     """All pair sets for one run, rendered through daj.protocol, with hashes and counts in ``info``."""
     info: dict[str, Any] = {"domain_key": cfg.domain_key}
     store = run_store(cfg) if cfg.evidence else None  # read once, shared by the training and the meta pairs
-    if cfg.sources == ["synthetic"]:
-        raw = D.synthetic_pairs(cfg.synthetic_domains, cfg.synthetic_flipped, cfg.synthetic_pairs_per_domain, cfg.seed)
-        info["synthetic_flipped"] = list(cfg.synthetic_flipped)
-    else:
-        raw = training_pairs(cfg, info, store)
-    capped = D.cap_per_domain(raw, cfg.domain_key, cfg.max_pairs_per_domain, cfg.seed)
+    raw = training_pairs(cfg, info, store)
+    capped = cap_per_domain(raw, cfg.domain_key, cfg.max_pairs_per_domain, cfg.seed)
     domains = sorted({p.domain(cfg.domain_key) for p in capped})
-    train, dropped = D.encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens,
-                                    cfg.prompt_version)
+    train, dropped = encode_pairs(tokenizer, capped, domains, cfg.domain_key, cfg.max_prompt_tokens, cfg.prompt_version)
     meta_raw = meta_pairs(cfg, info, store)
     meta_domains = sorted({p.source for p in meta_raw})
-    meta_all, meta_dropped = D.encode_pairs(tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens,
-                                            cfg.prompt_version)
-    _, meta_eval_pairs = D.split_meta([m.pair for m in meta_all], cfg.meta_eval_fraction)
+    meta_all, meta_dropped = encode_pairs(
+        tokenizer, meta_raw, meta_domains, "source", cfg.meta_max_prompt_tokens, cfg.prompt_version
+    )
+    _, meta_eval_pairs = split_meta([m.pair for m in meta_all], cfg.meta_eval_fraction)
     keep = {id(p) for p in meta_eval_pairs}
     meta_train = [m for m in meta_all if id(m.pair) not in keep]
     meta_eval = [m for m in meta_all if id(m.pair) in keep]
@@ -198,9 +208,9 @@ def build_data(cfg: DataConfig, tokenizer: Any) -> TrainData:
             "meta_eval_pairs": len(meta_eval),
             "meta_train_problems": len({m.pair.task_id for m in meta_train}),
             "meta_eval_problems": len({m.pair.task_id for m in meta_eval}),
-            "train_sha256": D.pairs_digest(train),
-            "meta_train_sha256": D.pairs_digest(meta_train),
-            "meta_eval_sha256": D.pairs_digest(meta_eval),
+            "train_sha256": pairs_digest(train),
+            "meta_train_sha256": pairs_digest(meta_train),
+            "meta_eval_sha256": pairs_digest(meta_eval),
         }
     )
     logger.info("data: %s", json.dumps({k: v for k, v in info.items() if k != "source_files"}))

@@ -24,7 +24,9 @@ def train(
     override: Annotated[
         list[str] | None, typer.Option("--set", help="section.key=value (YAML value), repeatable")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="continue from output.dir/checkpoint.pt if it exists")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="continue from output.dir/checkpoint.pt if it exists (same config, steps may differ)")
+    ] = False,
 ) -> None:
     """Train one adapter. The config is validated completely before anything is loaded."""
     from judge_training.config import ConfigError, load_config
@@ -38,7 +40,11 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from judge_training.trainer import train as run_training
 
-    metadata = run_training(cfg, resume=resume)
+    try:
+        metadata = run_training(cfg, resume=resume)
+    except ConfigError as exc:  # --resume under a config other than the checkpoint's
+        typer.echo(f"config error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     summary = {k: metadata[k] for k in ("final_domain_weights", "metrics", "seconds_per_step_median", "peak_rss_mib")}
     typer.echo(json.dumps(summary, indent=1))
 

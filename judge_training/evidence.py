@@ -210,7 +210,7 @@ def pool_pairs_as_served(pools: Sequence[Any], settings: EvidenceSettings, per_p
 
 
 def _pool_plan(pool: Any, settings: EvidenceSettings) -> tuple[Any, list[bool], list[str], ProbeSet] | None:
-    labelled = {}
+    labelled: dict[str, bool] = {}
     for code, passed in zip(pool.candidates, pool.passed, strict=True):
         if passed is not None:
             labelled.setdefault(code, bool(passed))

@@ -123,7 +123,9 @@ def evaluate_reasoning(
     eos = getattr(tokenizer, "eos_token_id", None)
     was_training = peft_model.training
     peft_model.eval()
-    correct, parsed, samples = [], [], []
+    correct: list[bool] = []
+    parsed: list[bool] = []
+    samples: list[str] = []
     for pair in pairs:
         for letter, passing_first in _ORDERS:
             prompt = pair_prompt_ids(tokenizer, pair.pair, passing_first, JudgeMode.REASONING)

@@ -18,18 +18,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from judge_training.config import HYPERGRADS, Hypergrad
 from judge_training.losses import VerdictBatch, VerdictModel, per_sample_loss
-
-HYPERGRADS = ("first_order", "second_order")
 
 # Per-sample training losses of the current batch at the given LoRA tensors (None = the model's own): the stage
 # (SFT, DPO, GRPO) owns what the loss is; the reweighter only needs to evaluate it at a probe point.
 TrainLossAt = Callable[[dict[str, torch.Tensor] | None], torch.Tensor]
+
+
+class DomainTagged(Protocol):
+    """Any stage's training batch: the reweighter reads only each row's domain."""
+
+    domains: torch.Tensor
 
 
 def forward_at(module: nn.Module, params: dict[str, torch.Tensor] | None, args: tuple) -> torch.Tensor:
@@ -139,31 +145,34 @@ class Reweighter(nn.Module):
         self,
         model: VerdictModel,
         lora: dict[str, torch.Tensor],
-        batch: VerdictBatch,
+        batch: DomainTagged,
         train_losses: torch.Tensor,
         meta: VerdictBatch,
         lookahead_lr: float,
-        hypergrad: str,
+        hypergrad: Hypergrad,
         fd_eps: float = 1e-3,
         train_loss_at: TrainLossAt | None = None,
     ) -> tuple[float, torch.Tensor]:
         """(meta loss at theta, a scalar whose gradient in phi and psi is the hypergradient)."""
+        if hypergrad not in HYPERGRADS:  # the config checks it too, but tests call this without a config
+            raise ValueError(f"hypergrad must be one of {', '.join(HYPERGRADS)}, got {hypergrad!r}")
         if hypergrad == "second_order":
             return self._second_order(model, lora, batch, train_losses, meta, lookahead_lr)
-        if hypergrad == "first_order":
-            loss_at = train_loss_at or verdict_loss_at(model, batch)
-            return self._first_order(model, lora, batch, train_losses, meta, lookahead_lr, fd_eps, loss_at)
-        raise ValueError(f"hypergrad must be one of {HYPERGRADS}, got {hypergrad!r}")
+        if train_loss_at is None:
+            if not isinstance(batch, VerdictBatch):
+                raise TypeError("the first-order hypergradient of a non-SFT batch needs the stage's train_loss_at")
+            train_loss_at = verdict_loss_at(model, batch)
+        return self._first_order(model, lora, batch, train_losses, meta, lookahead_lr, fd_eps, train_loss_at)
 
     def outer_step(
         self,
         model: VerdictModel,
         lora: dict[str, torch.Tensor],
-        batch: VerdictBatch,
+        batch: DomainTagged,
         train_losses: torch.Tensor,
         meta: VerdictBatch,
         lookahead_lr: float,
-        hypergrad: str,
+        hypergrad: Hypergrad,
         fd_eps: float = 1e-3,
         train_loss_at: TrainLossAt | None = None,
     ) -> OuterStats:
@@ -181,7 +190,7 @@ class Reweighter(nn.Module):
         self,
         model: VerdictModel,
         lora: dict[str, torch.Tensor],
-        batch: VerdictBatch,
+        batch: DomainTagged,
         train_losses: torch.Tensor,
         meta: VerdictBatch,
         lookahead_lr: float,
@@ -197,7 +206,7 @@ class Reweighter(nn.Module):
         self,
         model: VerdictModel,
         lora: dict[str, torch.Tensor],
-        batch: VerdictBatch,
+        batch: DomainTagged,
         train_losses: torch.Tensor,
         meta: VerdictBatch,
         lookahead_lr: float,

@@ -10,8 +10,9 @@ Stages (``train.stage``), each usable alone or chained through ``model.init_adap
 Both modes draw the same batches in the same order for the same seed and run the same number of inner
 steps, so "uniform" is the baseline with the reweighted run's budget in steps and data.
 Outputs under ``output.dir``: ``train.jsonl`` (loss per step), ``weights.jsonl`` (domain and sample weights
-per step), ``checkpoint.pt`` (resumable every ``checkpoint_every`` steps), ``adapter/`` (peft folder the
-service loads as is, with ``daj_adapter.json`` and ``domain_weights.png``).
+per step), ``checkpoint.pt`` (resumable every ``checkpoint_every`` steps; it carries the resolved config, and a
+resume under a different one is refused), ``adapter/`` (peft folder the service loads as is, with
+``daj_adapter.json`` and ``domain_weights.png``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from daj.jsonl import read_jsonl
 from daj.lora import ADAPTER_METADATA
+from daj.protocol import choice_token_ids
 from judge_training.builder import TrainData, build_data, load_backbone
 from judge_training.completions import CompletionLogprob
-from judge_training.config import Config
-from judge_training.data import EncodedPair, batches, choice_token_ids
+from judge_training.config import Config, check_resume
+from judge_training.data import EncodedPair, batches
 from judge_training.grpo import RolloutBatch, grpo_loss_at, reasoning_prompts, sample_rollouts
 from judge_training.losses import (
     VerdictBatch,
@@ -164,6 +167,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         state = {
             "step": self.step,
+            "config": self.cfg.model_dump(),  # a resume under another config is refused (config.check_resume)
             "lora": {k: v.detach().clone() for k, v in self.lora.items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -183,6 +187,7 @@ class Trainer:
         if not path.is_file():
             return False
         state = torch.load(path, weights_only=False)
+        refuse_changed_config(state, self.cfg, path)
         with torch.no_grad():
             for name, value in state["lora"].items():
                 self.lora[name].copy_(value)
@@ -381,7 +386,7 @@ class Trainer:
             "judge_mode": self.judge_mode,
             "base_model": self.cfg.model.base,
             "base_model_path": self.base_path,
-            "config": self.cfg.to_dict(),
+            "config": self.cfg.model_dump(),
             "data": self.data.info,
             "domains": self.data.domains,
             "final_domain_weights": dict(zip(self.data.domains, final, strict=True)),
@@ -458,7 +463,7 @@ def plot_weights(weights_log: Path, out: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in weights_log.read_text().splitlines() if line.strip()]
+    records = read_jsonl(weights_log)
     if not records:
         return
     domains = list(records[0]["domain_weights"])
@@ -483,6 +488,15 @@ def plot_weights(weights_log: Path, out: Path, title: str) -> None:
     plt.close(fig)
 
 
+def refuse_changed_config(state: dict[str, Any], cfg: Config, path: Path) -> None:
+    """ConfigError if the checkpoint was written under another config (checkpoints from before configs were
+    stored cannot be checked: they resume with a warning)."""
+    if "config" not in state:
+        logger.warning("%s carries no config; cannot check that the resumed run uses the same one", path)
+        return
+    check_resume(state["config"], cfg, path)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -490,6 +504,10 @@ def seed_everything(seed: int) -> None:
 
 def train(cfg: Config, resume: bool = False, data: TrainData | None = None) -> dict[str, Any]:
     """Everything from a validated config: backbone, data, loop, outputs. Returns the adapter metadata."""
+    if resume:  # refused before the backbone and the data are loaded, not minutes later
+        checkpoint = Path(cfg.output.dir) / "checkpoint.pt"
+        if checkpoint.is_file():
+            refuse_changed_config(torch.load(checkpoint, weights_only=False, map_location="cpu"), cfg, checkpoint)
     torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     peft_model, tokenizer, base_path = load_backbone(cfg.model)

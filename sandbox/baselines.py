@@ -17,14 +17,15 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from daj.jsonl import read_jsonl
 from daj.pools import Pool, read_pools
 from daj.probes import doctest_examples, is_single_assert
 from daj.probes import informal_examples as informal_statement_examples
-from sandbox.formats import cases
-from sandbox.labels import humaneval_problems, read_jsonl
+from sandbox.formats import TestSpec, cases
+from sandbox.labels import humaneval_problems
 from sandbox.runner import Sandbox
 
 CODET_TESTS = "codet/HumanEval_codegen16B_temp0.8_topp0.95_num100_max300_test_case.jsonl.gz"
@@ -74,7 +75,7 @@ class ProblemSignals:
     examples: list[bool]
     has_examples: bool
     test_sets: list[frozenset[int]]
-    informal: list[bool] | None = None  # passes ``>>>`` AND informal examples
+    informal: list[bool] = field(default_factory=list)  # passes ``>>>`` AND informal examples
     has_informal: bool = False
 
 
@@ -84,7 +85,8 @@ def collect_signals(sandbox: Sandbox, pools: list[Pool], data_dir: Path) -> dict
     by_prompt = {row["prompt"]: row["samples"] for row in read_jsonl(data_dir / CODET_TESTS)}
     codet_rows = read_jsonl(data_dir / "codet/HumanEval_for_code_generation.jsonl.gz")
     codet_prompts = {r["task_id"]: r["prompt"] for r in codet_rows}
-    jobs, layout = [], {}
+    jobs: list[tuple[str, TestSpec]] = []
+    layout: dict[str, tuple[int, int, int]] = {}
     for pool in pools:
         problem = problems[pool.task_id]
         doctests = docstring_examples(problem["prompt"])

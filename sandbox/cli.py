@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from daj.jsonl import read_jsonl
 from sandbox.cache import ResultCache
 from sandbox.limits import Limits
 from sandbox.runner import Sandbox
@@ -54,7 +55,7 @@ def label(
     elif source == "samples":
         if samples is None:
             raise typer.BadParameter("--samples is required for source 'samples'")
-        groups = labels.sample_groups(labels.read_jsonl(samples), benchmark, data_dir)
+        groups = labels.sample_groups(read_jsonl(samples), benchmark, data_dir)
         labelled = labels.label_groups(sandbox, groups, sample_source)
         labels.write_pools(out, labelled.pools)
         summary = {

@@ -8,13 +8,13 @@ sample files for HumanEval, HumanEval+, MBPP (sanitized, CodeT copy) and MBPP+.
 from __future__ import annotations
 
 import ast
-import gzip
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from daj.jsonl import read_jsonl
 from daj.pools import Pool, read_pools, write_pools
 from sandbox.formats import TestSpec, evalplus_io, humaneval_check, script
 from sandbox.runner import RunResult, Sandbox
@@ -25,12 +25,6 @@ LDB_MODELS = {
     "humaneval": ("codellama", "gpt-3.5-turbo-0613", "gpt-4-1106-preview", "reflexion", "starcoder"),
     "mbpp": ("codellama", "gpt-3.5-turbo-0613", "starcoder"),
 }
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def label_of(result: RunResult) -> bool | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from daj.jsonl import read_jsonl
 from sandbox import Limits, Sandbox, cases, evalplus_io, execute, humaneval_check, mbpp_asserts
 from sandbox.baselines import (
     ProblemSignals,
@@ -19,7 +20,7 @@ from sandbox.baselines import (
 )
 from sandbox.cache import ResultCache
 from sandbox.formats import TestSpec, bigcodebench_unittest
-from sandbox.labels import complete_program, humaneval_problems, humaneval_spec, read_jsonl
+from sandbox.labels import complete_program, humaneval_problems, humaneval_spec
 from sandbox.runner import cache_key
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

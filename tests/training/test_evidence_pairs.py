@@ -139,7 +139,7 @@ def test_pool_pairs_are_the_ties_the_service_would_judge() -> None:
 
 def test_mbpp_statements_carry_their_visible_test_as_a_check() -> None:
     from daj.probes import build_probe_set, infer_entry_point
-    from judge_training.data import with_visible_tests
+    from judge_training.sources._mbpp import with_visible_tests
 
     prose = 'def twice(x):\n    """\n    Write a function that doubles x.\n    """\n'
     for given in (["assert twice(2) == 4"], "['assert twice(2) == 4']"):  # LDB files hold both forms

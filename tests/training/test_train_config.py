@@ -1,4 +1,5 @@
-"""Config validation: every problem is caught before work starts, and the message names key and choices."""
+"""Config validation: every problem is caught before work starts, and the message names key and choices.
+The resume check (a checkpoint under another config) is in test_train_resume_config.py."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from judge_training.config import ConfigError, from_dict, load_config
+from judge_training.config import HYPERGRADS, Config, ConfigError, from_dict, load_config
+from judge_training.data import DOMAIN_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["default-cpu", "evidence-cpu", "reasoning-cpu", "gpu-qwen2.5-coder-1.5b",
-                                  "tiny-test"])
+@pytest.mark.parametrize(
+    "name", ["default-cpu", "evidence-cpu", "reasoning-cpu", "gpu-qwen2.5-coder-1.5b", "tiny-test"]
+)
 def test_train_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / f"configs/{name}.yaml")
     assert cfg.name == name
@@ -93,8 +96,10 @@ def test_train_cli_fails_on_bad_config_before_loading_anything(tmp_path: Path) -
         ({"prompt_version": "daj-pairwise-v3"}, "evidence pairs need one of daj-pairwise-v2, daj-pairwise-v3"),
         ({"prompt_version": "daj-pairwise-v9"}, "data.prompt_version: 'daj-pairwise-v9' is not allowed"),
         ({"domain_key": "source+stage"}, "data.domain_key: 'source+stage' needs data.evidence=true"),
-        ({"evidence": True, "prompt_version": "daj-pairwise-v2", "no_evidence_share": 1.0},
-         "data.no_evidence_share: must be >= 0 and < 1"),
+        (
+            {"evidence": True, "prompt_version": "daj-pairwise-v2", "no_evidence_share": 1.0},
+            "data.no_evidence_share: must be >= 0 and < 1",
+        ),
     ],
 )
 def test_train_evidence_settings_are_checked(data: dict[str, object], message: str) -> None:
@@ -105,3 +110,33 @@ def test_train_evidence_settings_are_checked(data: dict[str, object], message: s
 def test_train_evidence_needs_a_verdict_judge() -> None:
     with pytest.raises(ConfigError, match=r"data\.evidence: evidence pairs train verdict judges"):
         from_dict({"data": {"evidence": True, "prompt_version": "daj-pairwise-v3"}, "train": {"stage": "grpo"}})
+
+
+def test_train_every_problem_is_one_line_naming_its_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        from_dict({"train": {"stage": "ppo", "lr": -1, "steps": "ten"}, "data": {"sources": []}})
+    assert sorted(str(err.value).splitlines()) == [
+        "data.sources: needs at least 1 item(s), got []",
+        "train.lr: must be > 0, got -1",
+        "train.stage: 'ppo' is not allowed; allowed values: sft, dpo, grpo",
+        "train.steps: expected an integer, got 'ten'",
+    ]
+
+
+def test_train_every_key_has_a_description() -> None:
+    sections = [Config, *(info.annotation for info in Config.model_fields.values() if info.annotation is not str)]
+    for model in sections:
+        missing = [name for name, info in model.model_fields.items() if not info.description]
+        assert not missing, f"{model.__name__} fields without a description: {missing}"
+
+
+def test_train_choices_come_from_their_one_definition() -> None:
+    from judge_training.sources import SOURCE_NAMES
+
+    refusal = f"reweight.hypergrad: 'third_order' is not allowed; allowed values: {', '.join(HYPERGRADS)}"
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        from_dict({"reweight": {"hypergrad": "third_order"}})
+    with pytest.raises(ConfigError, match=re.escape(f"allowed values: {', '.join(SOURCE_NAMES)}")):
+        from_dict({"data": {"sources": ["nowhere"]}})
+    with pytest.raises(ConfigError, match=re.escape(f"allowed values: {', '.join(DOMAIN_KEYS)}")):
+        from_dict({"data": {"domain_key": "nowhere"}})

@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from daj.jsonl import read_jsonl
 from daj.pools import Pool
 from daj.protocol import encode_prompt, render_prompt
 from judge_training import data as D
+from judge_training.sources._mbpp import LdbProgram, load_ldb_mbpp, mbpp_pass_rates, task_number
+from judge_training.sources._mutation import ast_mutants
+from judge_training.sources.bigcodebench_mutant import bigcodebench_mutant_pairs, bigcodebench_tasks
+from judge_training.sources.ldb_mbpp import ldb_pairs
+from judge_training.sources.ldb_mbpp_mutant import ldb_mutant_pairs
+from judge_training.sources.mbppplus_truncation import run_ons, truncations
+from judge_training.sources.meta import load_meta_pools, pool_pairs
+from judge_training.sources.synthetic import synthetic_pairs
 
 
 def _pair(task: str = "t/1", source: str = "ldb_mbpp") -> D.PairExample:
@@ -37,7 +46,7 @@ def test_train_long_prompts_are_dropped(tiny_tokenizer) -> None:  # type: ignore
 
 def test_train_ast_mutants_parse_and_differ() -> None:
     source = "def f(xs, k):\n    if len(xs) > k and k >= 0:\n        return xs[k] + 1\n    return None\n"
-    mutants = D.ast_mutants(source, random.Random(0), limit=10)
+    mutants = ast_mutants(source, random.Random(0), limit=10)
     original = ast.unparse(ast.parse(source))
     assert len(mutants) >= 5
     kinds = {kind for kind, _ in mutants}
@@ -50,7 +59,7 @@ def test_train_ast_mutants_parse_and_differ() -> None:
 
 def test_train_truncations_are_strict_prefixes_of_both_kinds() -> None:
     source = "def f(xs, k):\n    total = 0\n    for x in xs:\n        total += x * k\n    return total\n"
-    cuts = D.truncations(source, random.Random(0), limit=20)
+    cuts = truncations(source, random.Random(0), limit=20)
     assert {kind for kind, _ in cuts} == {"cut_lines", "cut_mid"}
     assert len({text for _, text in cuts}) == len(cuts)
     for _, text in cuts:
@@ -59,20 +68,20 @@ def test_train_truncations_are_strict_prefixes_of_both_kinds() -> None:
 
 
 def test_train_truncations_of_a_one_liner_still_exist() -> None:
-    cuts = D.truncations("def f(x):\n    return [i * 2 for i in x]\n", random.Random(1), limit=5)
+    cuts = truncations("def f(x):\n    return [i * 2 for i in x]\n", random.Random(1), limit=5)
     assert {text.rstrip() for _, text in cuts} >= {"def f(x):"}
     assert any(kind == "cut_mid" for kind, _ in cuts)
 
 
 def test_train_run_ons_extend_the_program_with_a_cut_continuation() -> None:
     source = "def f(x):\n    return x + 1\n"
-    runs = D.run_ons(source, "assert f(1) == 2", random.Random(0), limit=3)
+    runs = run_ons(source, "assert f(1) == 2", random.Random(0), limit=3)
     assert len(runs) == 3 and {kind for kind, _ in runs} == {"run_on"}
     for _, text in runs:
         head, tail = text.split("\n\n", 1)
         assert head + "\n" == source and "assert f(1) == 2".startswith(tail.strip())
         assert 3 <= len(tail.strip()) < len("assert f(1) == 2")  # always cut before the end
-    assert D.run_ons(source, "", random.Random(0), limit=3) == []
+    assert run_ons(source, "", random.Random(0), limit=3) == []
 
 
 def test_train_difficulty_buckets() -> None:
@@ -83,12 +92,12 @@ def test_train_difficulty_buckets() -> None:
 
 def test_train_ldb_pairs_take_every_pass_fail_combination() -> None:
     progs = [
-        D.LdbProgram("MBPP/11", "p", "good1", "a", True),
-        D.LdbProgram("MBPP/11", "p", "bad1", "b", False),
-        D.LdbProgram("MBPP/11", "p", "bad2", "c", False),
-        D.LdbProgram("MBPP/12", "q", "good", "a", True),
+        LdbProgram("MBPP/11", "p", "good1", "a", True),
+        LdbProgram("MBPP/11", "p", "bad1", "b", False),
+        LdbProgram("MBPP/11", "p", "bad2", "c", False),
+        LdbProgram("MBPP/12", "q", "good", "a", True),
     ]
-    pairs = D.ldb_pairs(progs, D.mbpp_pass_rates(progs))
+    pairs = ldb_pairs(progs, mbpp_pass_rates(progs))
     assert sorted((p.chosen, p.rejected) for p in pairs) == [("good1", "bad1"), ("good1", "bad2")]
     assert {p.difficulty for p in pairs} == {"hard"} and pairs[0].policy == "a+b"
 
@@ -108,12 +117,12 @@ def test_train_meta_pools_outside_the_meta_split_are_refused(tmp_path: Path) -> 
     with gzip.open(path, "wt") as handle:
         handle.write("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ValueError, match="HumanEval/1"):
-        D.load_meta_pools(path, splits)
+        load_meta_pools(path, splits)
 
 
 def test_train_pool_pairs_skip_identical_programs() -> None:
     pool = Pool("HumanEval/0", "p", ["a", "a ", "b", "c"], [True, True, False, False], "s")
-    pairs = D.pool_pairs([pool], per_problem=10, seed=0, source="meta")
+    pairs = pool_pairs([pool], per_problem=10, seed=0, source="meta")
     assert sorted((p.chosen, p.rejected) for p in pairs) == [("a", "b"), ("a", "c")]
 
 
@@ -126,7 +135,7 @@ def test_train_batches_resume_where_they_left_off(tiny_tokenizer) -> None:  # ty
 
 
 def test_train_synthetic_flipped_domain_swaps_labels() -> None:
-    pairs = D.synthetic_pairs(["clean", "flip"], ["flip"], per_domain=8, seed=0)
+    pairs = synthetic_pairs(["clean", "flip"], ["flip"], per_domain=8, seed=0)
     clean = {p.chosen for p in pairs if p.source == "clean"}
     flipped = {p.rejected for p in pairs if p.source == "flip"}
     assert clean & flipped
@@ -139,18 +148,18 @@ SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 def test_train_ldb_mutants_are_policy_programs_the_sandbox_confirms_fail() -> None:
     from sandbox import Sandbox, evalplus_io
 
-    programs, _ = D.load_ldb_mbpp(SHARED_DATA, Path("data/pools"))
+    programs, _ = load_ldb_mbpp(SHARED_DATA, Path("data/pools"))
     chosen = [p for p in programs if p.passed][:6]
-    pairs, stats = D.ldb_mutant_pairs(SHARED_DATA, chosen, {}, per_program=2, seed=0, workers=2)
+    pairs, stats = ldb_mutant_pairs(SHARED_DATA, chosen, {}, per_program=2, seed=0, workers=2)
     assert pairs and stats["canonical_passes"] >= 1
-    by_number = {D._task_number(p["task_id"]): p for p in D.read_jsonl(SHARED_DATA / "evalplus/MbppPlus.jsonl.gz")}
+    by_number = {task_number(p["task_id"]): p for p in read_jsonl(SHARED_DATA / "evalplus/MbppPlus.jsonl.gz")}
     models = {p.model for p in chosen}
     for pair in pairs:
         assert pair.source == "ldb_mbpp_mutant" and pair.policy in models
         original = next(p for p in chosen if p.task_id == pair.task_id)
         assert pair.chosen == ast.unparse(ast.parse(original.program)) and pair.rejected != pair.chosen
         assert pair.problem == original.problem
-    spec = evalplus_io(by_number[D._task_number(pairs[0].task_id)], base_only=True)
+    spec = evalplus_io(by_number[task_number(pairs[0].task_id)], base_only=True)
     passed, failed = Sandbox(workers=1).run_many([(pairs[0].chosen, spec), (pairs[0].rejected, spec)], desc="check")
     assert passed.passed and not failed.passed
 
@@ -161,7 +170,7 @@ def test_train_bigcodebench_tasks_need_only_libraries_this_interpreter_has() -> 
 
     from sandbox import bigcodebench_unittest
 
-    tasks = D.bigcodebench_tasks(SHARED_DATA)
+    tasks = bigcodebench_tasks(SHARED_DATA)
     assert 0 < len(tasks) < 1140  # some tasks need libraries (tensorflow, nltk, ...) that are not installed
     for task, spec in tasks:
         assert spec == bigcodebench_unittest(task)
@@ -173,9 +182,9 @@ def test_train_bigcodebench_mutants_are_confirmed_by_the_task_unittests() -> Non
     from sandbox import Sandbox
     from sandbox.limits import BIGCODEBENCH_LIMITS
 
-    pairs, stats = D.bigcodebench_mutant_pairs(SHARED_DATA, per_problem=2, seed=0, workers=2, limit_tasks=5)
+    pairs, stats = bigcodebench_mutant_pairs(SHARED_DATA, per_problem=2, seed=0, workers=2, limit_tasks=5)
     assert pairs and stats["canonical_passes"] >= 1 and stats["tasks_with_libraries"] == 5
-    tasks = {task["task_id"]: (task, spec) for task, spec in D.bigcodebench_tasks(SHARED_DATA)[:5]}
+    tasks = {task["task_id"]: (task, spec) for task, spec in bigcodebench_tasks(SHARED_DATA)[:5]}
     for pair in pairs:
         task, _ = tasks[pair.task_id]
         assert pair.source == "bigcodebench_mutant" and pair.difficulty == "unknown"

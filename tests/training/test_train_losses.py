@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from judge_training.data import choice_token_ids
+from daj.protocol import choice_token_ids
 from judge_training.losses import VerdictModel, collate, per_sample_loss, prob_a, weighted_mean
 
 
