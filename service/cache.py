@@ -98,11 +98,11 @@ class MemoryCache(Cache[T]):
     def __init__(self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
-        self._clock = clock
+        self.clock = clock  # public: a test moves time forward instead of sleeping
         self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
     async def get_many(self, keys: list[str]) -> list[T | None]:
-        now = self._clock()
+        now = self.clock()
         found: list[T | None] = []
         for key in keys:
             entry = self._entries.get(key)
@@ -115,7 +115,7 @@ class MemoryCache(Cache[T]):
         return found
 
     async def set_many(self, items: dict[str, T]) -> None:
-        expires = self._clock() + self.ttl_s
+        expires = self.clock() + self.ttl_s
         for key, value in items.items():
             self._entries[key] = (expires, value)
             self._entries.move_to_end(key)
@@ -135,7 +135,7 @@ class RedisCache(Cache[T]):
         self,
         url: str,
         ttl_s: int,
-        decode: Callable[[str | bytes], T],
+        decode: Callable[[str], T],
         on_error: Callable[[str], None] | None = None,
         timeout_s: float = 0.25,
         backoff_s: float = 2.0,
@@ -149,7 +149,7 @@ class RedisCache(Cache[T]):
         self.backoff_s = backoff_s
         self._decode_value = decode
         self._on_error = on_error or (lambda _op: None)
-        self._clock = clock
+        self.clock = clock  # public: a test moves time past the back-off instead of sleeping through it
         self._skip_until = 0.0
         self._redis = aioredis.Redis.from_url(
             # No client-side retries: a slow or dead Redis must cost at most one short timeout.
@@ -157,11 +157,11 @@ class RedisCache(Cache[T]):
         )
 
     def _available(self) -> bool:
-        return self._clock() >= self._skip_until
+        return self.clock() >= self._skip_until
 
     def _failed(self, op: str, exc: Exception) -> None:
         # Step aside for a moment so a dead Redis costs one timeout per back-off, not one per round.
-        self._skip_until = self._clock() + self.backoff_s
+        self._skip_until = self.clock() + self.backoff_s
         self._on_error(op)
         logger.warning("cache (redis) %s failed: %s: %s; serving without cache for %.1f s",
                        op, type(exc).__name__, exc, self.backoff_s)
@@ -176,11 +176,11 @@ class RedisCache(Cache[T]):
             return [None] * len(keys)
         return [self._decode(value) for value in raw]
 
-    def _decode(self, value: bytes | None) -> T | None:
+    def _decode(self, value: bytes | str | None) -> T | None:
         if value is None:
             return None
-        try:
-            return self._decode_value(value)
+        try:  # the client returns bytes (no decode_responses); a bad UTF-8 entry is a malformed one
+            return self._decode_value(value.decode() if isinstance(value, bytes) else value)
         except (ValueError, TypeError) as exc:
             logger.warning("ignoring a malformed cache entry: %s", exc)
             return None

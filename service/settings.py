@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     shutdown_grace_s: int = Field(
         30, ge=1, description="On SIGTERM, how long in-flight selections may finish before they are cancelled."
     )
+    stream_keepalive_s: float = Field(
+        15.0, gt=0, description="A streamed selection quiet for this long sends a `: keep-alive` comment, so "
+        "proxies and clients with read timeouts do not drop it during a long judge call."
+    )
 
     @model_validator(mode="after")
     def _resolve_auto_adapter(self) -> Settings:

@@ -17,11 +17,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-from daj.testing.inprocess_service import InProcessService, start_service
 from daj.testing.loop_thread import LoopThread
 from daj.testing.redis_server import RedisServer
 from daj.testing.tiny_model import build_tiny_lora, build_tiny_model
 from service.settings import Settings
+from service.testing import InProcessService, start_service
+
+# Under CI=true a skip fails unless tests/optional_tests.py lists the test as optional, with the reason.
+pytest_plugins = ["optional_tests"]
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from daj_client.sse import aiter_sse
 
+from daj.lora import Adapter
 from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
-from service.engine.base import Adapter, DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
+from service.engine.base import DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class RemoteEngine(JudgeEngine):
             if response.status_code >= 400:
                 raise EngineError(f"remote engine answered {response.status_code}: {(await response.aread())[:300]!r}")
             async for chunk in _sse_chunks(response):
+                if chunk.get("error"):  # the server failed mid-stream: the votes so far are not an answer
+                    raise EngineError(f"remote engine failed mid-stream: {str(chunk['error'])[:300]}")
                 for choice in chunk.get("choices", []):
                     index, text = int(choice.get("index", 0)), choice.get("text") or ""
                     texts[index] += text
@@ -122,11 +127,11 @@ class RemoteEngine(JudgeEngine):
         await self._client.aclose()
 
 
-async def _sse_chunks(response: httpx.Response) -> Any:
-    async for line in response.aiter_lines():
-        if not line.startswith("data:"):
-            continue
-        data = line[len("data:"):].strip()
-        if data == "[DONE]":
+async def _sse_chunks(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON chunks of an OpenAI-compatible completion stream, up to its `[DONE]`. Decoded by the SDK's SSE
+    decoder (one decoder for both ends), so a data field split over several lines and comments are handled."""
+    async for message in aiter_sse(response.aiter_lines()):
+        if message.data.strip() == "[DONE]":
             return
-        yield json.loads(data)
+        if message.data.strip():  # an event with no data (a bare `event:` line) carries no chunk
+            yield json.loads(message.data)

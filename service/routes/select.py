@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from service.auth import require_api_key
 from service.errors import ApiError, ErrorResponse, internal_error
 from service.limiter import Slot
-from service.protocol import SelectRequest, SelectResponse
+from service.protocol import EVENT_NAMES, SelectRequest, SelectResponse
 from service.selection import PreparedSelection
 from service.state import ServiceState
 
@@ -23,9 +24,12 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["select"], dependencies=[Depends(require_api_key)])
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 429, 500, 503)}
-_SSE = {"content": {"text/event-stream": {"description": "events: start, match_start, reasoning, verdict, "
-                                                         "round_end, result, error"}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 429, 500, 503)
+}
+# Derived from the one list of event names, so the served document cannot forget one (the contract test reads it).
+_SSE = {"content": {"text/event-stream": {"description": f"events: {', '.join(EVENT_NAMES)}; and `: keep-alive` "
+                                                         "comment lines while no event is due"}}}
 
 
 @router.post("/select", response_model=SelectResponse, responses={**_ERRORS, 200: _SSE})
@@ -48,9 +52,22 @@ async def select(body: SelectRequest, request: Request) -> SelectResponse | Stre
         slot.release()
 
 
-def sse_frame(event: str, payload: BaseModel | dict) -> str:  # type: ignore[type-arg]
+# An SSE comment: clients ignore it, but it resets every idle timer between them and the service.
+KEEPALIVE_FRAME = ": keep-alive\n\n"
+
+
+def sse_frame(event: str, payload: BaseModel | dict[str, Any]) -> str:
     data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def next_frame(queue: asyncio.Queue[str | None], keepalive_s: float) -> str | None:
+    """The queue's next frame, or a keep-alive if none comes within `keepalive_s`: a long judge call or sandbox
+    run would otherwise leave the connection silent long enough for a proxy or a client read timeout to cut it."""
+    try:
+        return await asyncio.wait_for(queue.get(), keepalive_s)
+    except TimeoutError:  # the pending get is cancelled without taking an item: nothing is lost
+        return KEEPALIVE_FRAME
 
 
 async def _stream(
@@ -81,7 +98,7 @@ async def _stream(
     state.metrics.inflight.inc()
     task = asyncio.create_task(produce(), name=f"select-{selection_id}")
     try:
-        while (frame := await queue.get()) is not None:
+        while (frame := await next_frame(queue, state.settings.stream_keepalive_s)) is not None:
             yield frame
     finally:
         if not task.done():

@@ -1,4 +1,4 @@
-"""The SDK against the real service: `python -m daj.cli serve` as a subprocess, real vLLM on the tiny model."""
+"""The SDK against the real service: `python -m daj_cli serve` as a subprocess, real vLLM on the tiny model."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def service_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         "DAJ_LOG_LEVEL": "warning",
     }
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "daj.cli", "serve"], env=env, stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
         try:
             with Client(url, API_KEY) as client:

@@ -32,7 +32,7 @@ from daj_client import (
     StartEvent,
     VerdictEvent,
 )
-from daj_client._sse import ServerSentEvent, SSEDecoder
+from daj_client.sse import ServerSentEvent, SSEDecoder, iter_sse
 
 CODES = ["x = 1", "x = 2", "x = 3"]
 EVENTS = stream_events(CODES, winner=2, reasoning=True)
@@ -50,6 +50,35 @@ def test_decoder_follows_the_sse_rules() -> None:
     lines = [": keep-alive", "event: verdict", 'data: {"a":', "data:1}", "id: 7", "", "", "data: x", ""]
     messages = [m for m in map(decoder.feed, lines) if m is not None]
     assert messages == [ServerSentEvent("verdict", '{"a":\n1}'), ServerSentEvent("message", "x")]
+
+
+def test_iter_sse_joins_data_lines_and_dispatches_a_last_message_without_its_blank_line() -> None:
+    lines = ['data: {"a":', "data: 1}", ": keep-alive", "", ": keep-alive", "", "event: x", "data: y"]
+    assert list(iter_sse(lines)) == [ServerSentEvent("message", '{"a":\n1}'), ServerSentEvent("x", "y")]
+
+
+KEEPALIVE = b": keep-alive\n\n"  # what the service sends while a stream is quiet (DAJ_STREAM_KEEPALIVE_S)
+
+
+def with_keepalives(events: list[tuple[str, dict]]) -> list[bytes]:
+    """The frames with a keep-alive before each one, and one inside the second frame (between its lines)."""
+    chunks = [KEEPALIVE + chunk for chunk in frames(events)]
+    chunks[1] = chunks[1].replace(b"\ndata:", b"\n: keep-alive\ndata:", 1)
+    return [*chunks, KEEPALIVE]
+
+
+def test_keep_alive_comments_parse_to_the_same_events_sync_and_async() -> None:
+    plain, _ = make_client(Script([stream_reply(TrackedBody(frames(EVENTS)))]))
+    kept, _ = make_client(Script([stream_reply(TrackedBody(with_keepalives(EVENTS)))]))
+    expected = [e.model_dump() for e in plain.select("p", CODES, stream=True)]
+    assert [e.model_dump() for e in kept.select("p", CODES, stream=True)] == expected
+
+    async def run() -> list[dict]:
+        client = make_async_client(Script([stream_reply(TrackedBody(with_keepalives(EVENTS)))]))
+        async with await client.select("p", CODES, stream=True) as stream:
+            return [event.model_dump() async for event in stream]
+
+    assert asyncio.run(run()) == expected
 
 
 def test_a_stream_yields_typed_events_in_order_and_the_result() -> None:

@@ -1,20 +1,24 @@
 """Contract: the SDK's models and the service's API agree (property names, required-ness, types, enum values,
 defaults) for SelectRequest, SelectResponse and every component nested in them, and for each SSE event.
 
-The service side is its OpenAPI schema (`create_app(Settings()).openapi()`, which does not start the engine).
-While the app has no `/select` route yet, the service side falls back to `service.protocol`'s models, the
-models the route is built from. Both schemas are expanded in full (every `$ref` followed) and reduced to what
-a client depends on, so component names (FastAPI may add -Input/-Output) and descriptions do not matter.
+The service side is the OpenAPI document the service serves (`GET /openapi.json` of `create_app(Settings())`,
+which needs no engine), never a copy: if /select is missing from it the contract fails instead of comparing
+against something else. The event-data checks compare the SDK with `service.protocol` models; a test below proves
+those are the very models the /select routes are built from and that the served document describes. Both
+schemas are expanded in full (every `$ref` followed) and reduced to what a client depends on, so component
+names (FastAPI may add -Input/-Output) and descriptions do not matter.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import daj_client
 import pytest
 from daj_client import types as sdk
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from service import protocol
@@ -73,35 +77,69 @@ def model_schema(model: type[BaseModel], mode: str) -> tuple[Schema, dict[str, S
     return schema, schema.get("$defs", {})
 
 
-def service_select_schemas() -> tuple[dict[str, tuple[Schema, dict[str, Schema]]], str]:
-    """{'request': ..., 'response': ...} from the app's OpenAPI document, else from service.protocol."""
+def served_openapi() -> tuple[Schema, FastAPI]:
+    """The OpenAPI document the service serves, and the app that served it (no lifespan: no engine starts)."""
+    from fastapi.testclient import TestClient
+
     from service.app import create_app
     from service.settings import Settings
 
-    document = create_app(Settings()).openapi()
+    app = create_app(Settings())
+    response = TestClient(app).get("/openapi.json")
+    assert response.status_code == 200, "the service no longer serves /openapi.json: the contract has no source"
+    return response.json(), app
+
+
+def select_operation(document: Schema) -> Schema:
+    operation = document.get("paths", {}).get("/select", {}).get("post")
+    assert operation, "the served OpenAPI document has no POST /select: the contract would compare nothing"
+    return operation
+
+
+def service_select_schemas(document: Schema) -> dict[str, tuple[Schema, dict[str, Schema]]]:
+    """{'request': ..., 'response': ...} of POST /select in the served document; missing ones fail."""
+    operation = select_operation(document)
     components = document.get("components", {}).get("schemas", {})
-    found: dict[str, tuple[Schema, dict[str, Schema]]] = {}
-    for path in SELECT_PATHS:
-        operation = document.get("paths", {}).get(path, {}).get("post")
-        if not operation:
-            continue
-        request = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        response = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})
-        if request:
-            found.setdefault("request", (request, components))
-        if response.get("schema", {}).get("$ref"):
-            found.setdefault("response", (response["schema"], components))
-    source = "openapi" if found else "service.protocol"
-    found.setdefault("request", model_schema(protocol.SelectRequest, "validation"))
-    found.setdefault("response", model_schema(protocol.SelectResponse, "serialization"))
-    return found, source
+    request = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    response = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})
+    assert request and response.get("schema"), "POST /select has no JSON request or 200 response schema"
+    return {"request": (request, components), "response": (response["schema"], components)}
 
 
 @pytest.fixture(scope="module")
-def service_schemas() -> dict[str, tuple[Schema, dict[str, Schema]]]:
-    schemas, source = service_select_schemas()
-    print(f"contract compared against: {source}")
-    return schemas
+def served() -> tuple[Schema, FastAPI]:
+    return served_openapi()
+
+
+@pytest.fixture(scope="module")
+def service_schemas(served: tuple[Schema, FastAPI]) -> dict[str, tuple[Schema, dict[str, Schema]]]:
+    return service_select_schemas(served[0])
+
+
+def test_the_served_select_api_is_built_from_the_protocol_models_the_events_are_checked_against(
+    served: tuple[Schema, FastAPI], service_schemas: dict
+) -> None:
+    """Ties the two sources together: the served schema, the routes' own models, and service.protocol."""
+    from fastapi.routing import APIRoute
+
+    _, app = served
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path in SELECT_PATHS and "POST" in r.methods]
+    assert sorted(r.path for r in routes) == sorted(SELECT_PATHS)
+    for route in routes:  # /v1/select is left out of the document: it must share the documented models
+        assert route.body_field is not None and route.body_field.field_info.annotation is protocol.SelectRequest
+        assert route.response_model is protocol.SelectResponse, route.path
+    served_request = expand(*service_schemas["request"])
+    served_response = expand(*service_schemas["response"])
+    assert differences(served_request, expand(*model_schema(protocol.SelectRequest, "validation"))) == []
+    assert differences(served_response, expand(*model_schema(protocol.SelectResponse, "serialization"))) == []
+
+
+def test_the_served_stream_description_names_every_event(served: tuple[Schema, FastAPI]) -> None:
+    stream = select_operation(served[0])["responses"]["200"]["content"].get("text/event-stream")
+    assert stream, "POST /select does not document its text/event-stream answer"
+    names = re.search(r"events: ([\w, ]+)", stream["description"])
+    assert names, stream["description"]
+    assert tuple(name.strip() for name in names.group(1).split(",")) == protocol.EVENT_NAMES
 
 
 def test_select_request_matches_the_service(service_schemas: dict) -> None:

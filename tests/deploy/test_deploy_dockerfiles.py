@@ -34,6 +34,7 @@ from daj.testing.redis_server import free_port
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 TRAP = ["torchvision", "torchaudio", "torchcodec", "triton"]
 HEALTHCHECK_SCRIPT = DOCKER / "healthcheck.py"
+SDK_IN_IMAGE = "/opt/daj/src/clients/python"  # the remote engine imports the SDK's SSE decoder
 
 
 def _pins() -> dict[str, str]:
@@ -126,9 +127,26 @@ def test_every_pip_install_is_pinned_to_the_projects_own_pins(kind: str) -> None
             if requirement.startswith("/opt/daj/src["):  # the project itself: its pyproject pins its dependencies
                 assert requirement == f"/opt/daj/src[{kind}]"
                 continue
+            if requirement == SDK_IN_IMAGE:  # the client SDK, --no-deps: its dependencies are daj's own pins
+                assert "--no-deps" in arguments, f"{kind}: install the SDK with --no-deps"
+                continue
             name, sep, version = requirement.partition("==")
             assert sep and version, f"{kind}: unpinned pip requirement {requirement!r}"
             assert pins.get(name.lower()) == version, f"{kind}: {requirement} differs from the project's pin"
+
+
+def test_both_images_install_the_client_sdk_and_its_pins_are_the_projects(kind: str) -> None:
+    """service.engine.remote decodes vLLM's stream with daj_client.sse: without the SDK the remote backend
+    cannot start. Installed --no-deps, so its own dependencies must be pins the project already installs."""
+    installs = [args for item in parse_dockerfile(DOCKERFILES[kind]) if item.keyword == "RUN"
+                for _, args in _pip_installs(item)]
+    assert any(SDK_IN_IMAGE in _requirements(args) for args in installs), f"{kind}: the SDK is not installed"
+    assert "service.engine.remote" in " ".join(item.arguments for item in parse_dockerfile(DOCKERFILES[kind]))
+    sdk = tomllib.loads((REPO / "clients/python/pyproject.toml").read_text())["project"]["dependencies"]
+    pins = _pins()
+    for requirement in sdk:
+        name, _, version = requirement.partition("==")
+        assert pins.get(name.lower()) == version, f"the SDK pins {requirement}, daj does not"
 
 
 def test_cpu_image_removes_the_cuda_extras_after_every_pip_install() -> None:
@@ -205,7 +223,7 @@ def test_healthcheck_and_entrypoint_are_exec_form(kind: str) -> None:
 def test_both_images_run_the_same_daj_serve() -> None:
     commands = {kind: container_command(path) for kind, path in DOCKERFILES.items()}
     assert commands["cpu"] == commands["gpu"] == ["daj", "serve"]
-    assert PYPROJECT["project"]["scripts"]["daj"] == "daj.cli:main"
+    assert PYPROJECT["project"]["scripts"]["daj"] == "daj_cli.main:main"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -298,8 +316,8 @@ def test_the_build_context_installs_a_daj_that_runs_without_the_checkout(tmp_pat
     site = tmp_path / "site"
     shutil.unpack_archive(wheel, site, format="zip")
     entry_points = next(site.glob("daj-*.dist-info")).joinpath("entry_points.txt").read_text()
-    assert "daj = daj.cli:main" in entry_points
-    probe = "import daj.cli, service.app, judge_training, sandbox; print(service.app.__file__)"
+    assert "daj = daj_cli.main:main" in entry_points
+    probe = "import daj_cli.main, service.app, judge_training, sandbox; print(service.app.__file__)"
     ran = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,

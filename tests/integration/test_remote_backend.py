@@ -1,25 +1,29 @@
-"""DAJ_BACKEND=remote: the service in front of a separately run vLLM OpenAI-compatible server (real, CPU)."""
+"""DAJ_BACKEND=remote: the service in front of a separately run vLLM OpenAI-compatible server (real, CPU), and
+the engine reading a completion stream shaped by hand (multi-line data fields, comments) from a real HTTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from daj.testing.inprocess_service import InProcessService, start_service
+from daj.protocol import JudgeMode, combine_votes, parse_reasoning_output
 from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
+from service.engine.base import EngineError, JudgeCall, JudgeResult
 from service.engine.remote import RemoteEngine
-
-pytestmark = pytest.mark.engine
+from service.testing import InProcessService, start_service
 
 PROBLEM = 'def double(x):\n    """Return 2 * x."""\n'
 
@@ -60,6 +64,7 @@ def _programs(tag: str) -> list[str]:
     return [f"def double(x):\n    # {tag}\n    return {expr}\n" for expr in ("2 * x", "x + x", "x * x")]
 
 
+@pytest.mark.engine
 def test_remote_verdicts_match_the_in_process_engine(remote_service, memory_service) -> None:  # type: ignore[no-untyped-def]
     body = {"problem": PROBLEM, "candidates": _programs(uuid.uuid4().hex), "strategy": "round_robin"}
     remote = httpx.post(f"{remote_service.url}/select", json=body, timeout=120).json()
@@ -70,6 +75,7 @@ def test_remote_verdicts_match_the_in_process_engine(remote_service, memory_serv
         assert r["probability"] == pytest.approx(loc["probability"], abs=0.02)  # same weights, same prompt ids
 
 
+@pytest.mark.engine
 def test_remote_adapter_is_loaded_on_first_use(remote_service) -> None:  # type: ignore[no-untyped-def]
     body = {"problem": PROBLEM, "candidates": _programs(uuid.uuid4().hex)[:2], "orders": "single"}
     base = httpx.post(f"{remote_service.url}/select", json=body, timeout=120).json()
@@ -78,6 +84,7 @@ def test_remote_adapter_is_loaded_on_first_use(remote_service) -> None:  # type:
     assert tuned["matches"][0]["probability"] != pytest.approx(base["matches"][0]["probability"], abs=1e-4)
 
 
+@pytest.mark.engine
 def test_remote_reasoning_streams_deltas(remote_service) -> None:  # type: ignore[no-untyped-def]
     body = {"problem": PROBLEM, "candidates": _programs(uuid.uuid4().hex)[:2], "mode": "reasoning",
             "max_reasoning_tokens": 16, "votes": 2, "stream": True}
@@ -91,3 +98,108 @@ def test_remote_reasoning_streams_deltas(remote_service) -> None:  # type: ignor
                 result = json.loads(line[len("data: "):])
     assert names[0] == "start" and names[-1] == "result" and "reasoning" in names
     assert result["usage"]["completion_tokens"] > 0
+
+
+# ---- the completion stream as an OpenAI-compatible server may legally send it ----
+
+# Two votes. The second chunk's data field spans two `data:` lines (SSE joins them with a newline, which JSON
+# reads as whitespace); comment lines come before, between and inside events. A line-by-line `data:` parser
+# fails on this body; the shared SSE decoder must not.
+UPSTREAM_STREAM = (
+    ": an OpenAI-compatible server may send comments\n\n"
+    'data: {"choices":[{"index":0,"text":"Both parse.\\n","finish_reason":null}]}\n\n'
+    'data: {"choices":[{"index":1,"text":"B drops the sign.\\n",\n'
+    ': keep-alive\n'
+    'data: "finish_reason":null}]}\n\n'
+    ": keep-alive\n\n"
+    'data: {"choices":[{"index":0,"text":"Verdict: A","finish_reason":"stop"},\n'
+    'data:{"index":1,"text":"Verdict: A","finish_reason":"stop"}]}\n\n'
+    'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":11}}\n\n'
+    "data: [DONE]\n\n"
+)
+
+
+# The server fails after the first chunk: vLLM's OpenAI server then sends an error object inside the stream.
+FAILING_STREAM = (
+    'data: {"choices":[{"index":0,"text":"Both parse.\\n","finish_reason":null}]}\n\n'
+    'data: {"error":{"message":"engine core died","type":"InternalServerError","code":500}}\n\n'
+    "data: [DONE]\n\n"
+)
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    """Just enough of vLLM's OpenAI server for RemoteEngine: the model list and one streamed completion."""
+
+    stream = UPSTREAM_STREAM
+
+    def do_GET(self) -> None:
+        self._send("application/json", json.dumps({"data": [{"id": "tiny", "parent": None}]}))
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._send("text/event-stream", self.stream)
+
+    def _send(self, content_type: str, body: str) -> None:
+        raw = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+class _FailingUpstream(_Upstream):
+    stream = FAILING_STREAM
+
+
+@pytest.fixture(params=[_Upstream], ids=["ok"])
+def upstream(request: pytest.FixtureRequest) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), request.param)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_engine_reads_multi_line_data_fields_and_skips_comments(upstream: str, tiny_model_dir: Path) -> None:
+    call = JudgeCall("r1", [1, 2, 3], JudgeMode.REASONING, votes=2, max_tokens=16, temperature=0.7, adapter=None)
+    deltas: list[tuple[int, str]] = []
+
+    async def on_delta(vote: int, text: str) -> None:
+        deltas.append((vote, text))
+
+    async def judge() -> JudgeResult:
+        engine = RemoteEngine(upstream, tokenizer_path=str(tiny_model_dir))
+        try:
+            await engine.start()
+            return await engine.judge(call, on_delta)
+        finally:
+            await engine.close()
+
+    result = asyncio.run(judge())
+    texts = ["Both parse.\nVerdict: A", "B drops the sign.\nVerdict: A"]
+    assert deltas == [(0, "Both parse.\n"), (1, "B drops the sign.\n"), (0, "Verdict: A"), (1, "Verdict: A")]
+    assert result.completion_tokens == 11
+    assert result.verdict == combine_votes([parse_reasoning_output(t) for t in texts])
+    assert result.verdict.choice == "A"
+
+
+@pytest.mark.parametrize("upstream", [_FailingUpstream], indirect=True, ids=["fails-mid-stream"])
+def test_remote_engine_raises_on_an_error_inside_the_stream(upstream: str, tiny_model_dir: Path) -> None:
+    """Not a silently unparseable vote: the call fails, and the service answers that selection with a 5xx."""
+    call = JudgeCall("r2", [1, 2, 3], JudgeMode.REASONING, votes=1, max_tokens=16, temperature=0.7, adapter=None)
+
+    async def judge() -> JudgeResult:
+        engine = RemoteEngine(upstream, tokenizer_path=str(tiny_model_dir))
+        try:
+            await engine.start()
+            return await engine.judge(call)
+        finally:
+            await engine.close()
+
+    with pytest.raises(EngineError, match=r"failed mid-stream: .*engine core died"):
+        asyncio.run(judge())

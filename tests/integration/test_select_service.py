@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 
+import daj_client
 import httpx
 import pytest
 
-from daj.testing.inprocess_service import InProcessService
 from daj.testing.redis_server import RedisServer
+from service.engine.base import DeltaCallback, JudgeCall, JudgeEngine, JudgeResult
+from service.testing import InProcessService, start_service
 
 pytestmark = [pytest.mark.engine, pytest.mark.redis]
 
@@ -94,7 +97,25 @@ def test_a_repeat_is_served_from_the_cache(request, service_name: str) -> None: 
     assert [m["probability"] for m in second["matches"]] == [m["probability"] for m in first["matches"]]
 
 
-def test_redis_down_mid_test_requests_still_succeed(redis_service, session_redis: RedisServer) -> None:  # type: ignore[no-untyped-def]
+class FrozenClock:
+    """A monotonic clock that moves only when the test moves it (the caches take their clock as an argument)."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_redis_down_mid_test_requests_still_succeed(  # type: ignore[no-untyped-def]
+    redis_service, session_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = redis_service.app.state.daj.cache
+    clock = FrozenClock()
+    monkeypatch.setattr(cache, "clock", clock)  # its back-off after a failure is timed on this clock
     session_redis.stop()
     try:
         result = ok(select(redis_service, candidates=programs(3, uuid.uuid4().hex)))
@@ -105,8 +126,10 @@ def test_redis_down_mid_test_requests_still_succeed(redis_service, session_redis
         assert _metric(metrics, 'daj_cache_errors_total{op="read"}') >= 1
     finally:
         session_redis.start()
-    time.sleep(2.5)  # the cache steps aside for its back-off, then comes back
     body = {"candidates": programs(3, uuid.uuid4().hex)}
+    ok(select(redis_service, **body))
+    assert ok(select(redis_service, **body))["usage"]["cache_hits"] == 0, "Redis is back, but the back-off is not over"
+    clock.advance(cache.backoff_s)
     ok(select(redis_service, **body))
     assert ok(select(redis_service, **body))["usage"]["cache_hits"] == 4
     assert httpx.get(f"{redis_service.url}/ready", timeout=10).status_code == 200
@@ -153,6 +176,58 @@ def test_stream_events_arrive_in_order(memory_service) -> None:  # type: ignore[
         assert max(starts) < min(verdicts) and max(verdicts) < end
     result = events[-1][1]
     assert result["usage"]["judge_calls"] == 6 and len(result["matches"]) == 6
+
+
+class Unhurried(JudgeEngine):
+    """The session's real engine, each judge call held back first: a stream quiet for longer than its keep-alive
+    interval, on purpose and for a known time."""
+
+    def __init__(self, inner: JudgeEngine, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+        self.tokenizer = inner.tokenizer
+        self.merged_adapter = inner.merged_adapter
+        self.max_lora_rank = inner.max_lora_rank
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def judge(self, call: JudgeCall, on_delta: DeltaCallback | None = None) -> JudgeResult:
+        await asyncio.sleep(self.delay_s)
+        return await self.inner.judge(call, on_delta)
+
+    async def abort(self, request_ids: list[str]) -> None:
+        await self.inner.abort(request_ids)
+
+    async def check_health(self) -> None:
+        await self.inner.check_health()
+
+    def running_requests(self) -> int:
+        return self.inner.running_requests()
+
+    async def close(self) -> None:
+        return None  # the session's engine outlives this service
+
+
+def test_a_quiet_stream_sends_keep_alives_that_hold_a_client_read_timeout_open(  # type: ignore[no-untyped-def]
+    loop_thread, tiny_engine, base_settings
+) -> None:
+    settings = base_settings.model_copy(update={"stream_keepalive_s": 0.1})
+    service = start_service(loop_thread, settings, Unhurried(tiny_engine, delay_s=2.0))
+    body = {"problem": PROBLEM, "candidates": programs(2, uuid.uuid4().hex), "stream": True, "orders": "single"}
+    # A read timeout well under the 2 s judge call: only the keep-alives keep the SDK's stream from timing out.
+    sdk = daj_client.Client(service.url, timeout=httpx.Timeout(60, read=1.0), max_retries=0)
+    try:
+        with httpx.stream("POST", f"{service.url}/select", json=body, timeout=120) as response:
+            lines = list(response.iter_lines())
+        events = list(sdk.select(PROBLEM, programs(2, uuid.uuid4().hex), stream=True, orders="single"))
+    finally:
+        sdk.close()
+        service.stop()
+    names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+    assert names[-1] == "result" and "error" not in names
+    quiet = lines[lines.index("event: match_start"):lines.index("event: verdict")]
+    assert quiet.count(": keep-alive") >= 5, quiet  # ~20 in the 2 s call; a busy machine may send fewer
+    assert [event.event for event in events] == names  # the SDK skips them: the same events, typed
 
 
 def test_client_disconnect_aborts_its_engine_requests(memory_service, tiny_engine) -> None:  # type: ignore[no-untyped-def]

@@ -15,8 +15,9 @@ import httpx
 
 from . import _base
 from ._base import Backoff, SelectOptions
-from ._sse import SSEDecoder, to_event
+from ._sse import to_event
 from .errors import APIConnectionError, APIError, APIResponseValidationError, APIStatusError, APITimeoutError
+from .sse import aiter_sse
 from .types import CandidateInput, Event, ResultEvent, SelectResponse
 
 _closing: set[asyncio.Task[None]] = set()  # keeps GC-triggered closes alive until they finish
@@ -98,7 +99,7 @@ class AsyncClient:
 
     async def health(self) -> dict[str, Any]:
         response, _ = await self._send("GET", "/health", None, None, max_retries=0)
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     async def ready(self) -> bool:
         try:
@@ -270,13 +271,6 @@ class AsyncStream:
 
 
 async def _read_events(response: httpx.Response, request_id: str | None) -> AsyncIterator[Event]:
-    decoder = SSEDecoder()
-    async for line in response.aiter_lines():
-        message = decoder.feed(line)
-        event = to_event(message, request_id) if message else None
-        if event is not None:
+    async for message in aiter_sse(response.aiter_lines()):
+        if (event := to_event(message, request_id)) is not None:
             yield event
-    last = decoder.feed("")  # a last message that lacks its blank line
-    event = to_event(last, request_id) if last else None
-    if event is not None:
-        yield event

@@ -116,7 +116,8 @@ def to_candidate(candidate: CandidateInput) -> str | Candidate:
 
 
 def candidate_code(candidate: CandidateInput) -> str:
-    return to_candidate(candidate).code if not isinstance(candidate, str) else candidate
+    normalised = to_candidate(candidate)
+    return normalised if isinstance(normalised, str) else normalised.code
 
 
 def winner_code(candidates: Sequence[CandidateInput], response: SelectResponse) -> str:
@@ -136,6 +137,7 @@ def parse_select_response(response: httpx.Response) -> SelectResponse:
 def status_error(response: httpx.Response) -> APIStatusError:
     """The exception for a non-2xx answer (its body must have been read)."""
     body: Any = None
+    error_type: str | None
     try:
         body = response.json()
         detail = ErrorResponse.model_validate(body).error

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -15,8 +14,9 @@ import httpx
 
 from . import _base
 from ._base import Backoff, SelectOptions
-from ._sse import SSEDecoder, to_event
+from ._sse import to_event
 from .errors import APIConnectionError, APIError, APIResponseValidationError, APIStatusError, APITimeoutError
+from .sse import iter_sse
 from .types import CandidateInput, Event, ResultEvent, SelectResponse
 
 
@@ -101,7 +101,7 @@ class Client:
     def health(self) -> dict[str, Any]:
         """`GET /health`: the process answers (the judge may still be loading)."""
         response, _ = self._send("GET", "/health", None, None, max_retries=0)
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def ready(self) -> bool:
         """`GET /ready`: True once the judge is loaded; False while loading or unreachable."""
@@ -282,10 +282,6 @@ class Stream:
 
 
 def _read_events(response: httpx.Response, request_id: str | None) -> Iterator[Event]:
-    """Typed events from the body; the trailing "" dispatches a last message that lacks its blank line."""
-    decoder = SSEDecoder()
-    for line in itertools.chain(response.iter_lines(), [""]):
-        message = decoder.feed(line)
-        event = to_event(message, request_id) if message else None
-        if event is not None:
+    for message in iter_sse(response.iter_lines()):
+        if (event := to_event(message, request_id)) is not None:
             yield event

@@ -1,53 +1,15 @@
-"""Server-sent events: a line decoder (transport-agnostic, shared by the sync and async streams) and the
-mapping of one SSE message to a typed event or an exception."""
+"""The mapping of one server-sent event to a typed event or an exception (private: the decoding itself is the
+public, transport-agnostic `daj_client.sse`, which the service's remote engine shares)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from .errors import APIError, APIResponseValidationError, APIStatusError, error_class, status_for_type
+from .sse import ServerSentEvent
 from .types import EVENT_TYPES, ErrorResponse, Event
-
-
-@dataclass(frozen=True)
-class ServerSentEvent:
-    event: str
-    data: str
-
-
-class SSEDecoder:
-    """Feeds lines (without their line ending), returns a message at each blank line.
-
-    Follows the WHATWG rules the service needs: `event:` and `data:` fields (several `data:` lines join with
-    newlines), one optional space after the colon, `:` comment lines and unknown fields ignored.
-    """
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> ServerSentEvent | None:
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        return None
-
-    def _dispatch(self) -> ServerSentEvent | None:
-        if not self._data and not self._event:
-            return None
-        message = ServerSentEvent(event=self._event or "message", data="\n".join(self._data))
-        self._event, self._data = "", []
-        return message
 
 
 def to_event(message: ServerSentEvent, request_id: str | None) -> Event | None:

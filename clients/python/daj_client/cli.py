@@ -29,6 +29,7 @@ from .types import (
     MatchStartEvent,
     Orders,
     ReasoningEvent,
+    ResultEvent,
     RoundEndEvent,
     SelectResponse,
     StartEvent,
@@ -180,7 +181,9 @@ def _describe(event: Event, names: list[str]) -> str:
         return f"[round {event.round}] verdict {a} (A) vs {b} (B): {event.verdict}{probability}"
     if isinstance(event, RoundEndEvent):
         return f"[round {event.round}] done; remaining: {', '.join(names[i] for i in event.remaining)}"
-    return f"result: {names[event.winner.index]} wins"
+    if isinstance(event, ResultEvent):
+        return f"result: {names[event.winner.index]} wins"
+    return f"{type(event).__name__}"  # reasoning deltas are written by _follow, never described
 
 
 if __name__ == "__main__":
