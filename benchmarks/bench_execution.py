@@ -81,10 +81,10 @@ def main() -> None:
         parser.error("benchmark on the meta split: the test split is for evaluation only")
 
     from daj.pools import read_pools
-    from daj.testing.inprocess_service import start_service
     from daj.testing.loop_thread import LoopThread
     from service.app import build_engine
     from service.settings import Settings
+    from service.testing import start_service
 
     pools = [p for p in read_pools(args.pools) if len(p.candidates) >= args.n][: args.problems]
     settings = Settings(max_concurrent_requests=64)

@@ -99,8 +99,8 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from daj.lora import Adapter, adapter_content_hash
     from daj.models import resolve_model
-    from service.engine.base import Adapter, adapter_content_hash
     from service.engine.vllm_local import VllmEngine
 
     engine = VllmEngine(resolve_model(args.model), max_model_len=4096, kv_cache_gib=2)

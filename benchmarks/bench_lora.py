@@ -62,8 +62,8 @@ async def best_of(engine, adapter, calls: int, tags: list[str]) -> tuple[float, 
 
 
 async def run(model: str, adapter_dir: Path, calls: int, repeats: int, cache_dir: Path) -> dict:  # type: ignore[type-arg]
+    from daj.lora import Adapter, adapter_content_hash
     from daj.models import resolve_model
-    from service.engine.base import Adapter, adapter_content_hash
     from service.engine.vllm_local import VllmEngine
 
     adapter = Adapter(adapter_dir.name, adapter_dir.resolve(), adapter_content_hash(adapter_dir), 1)

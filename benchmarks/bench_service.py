@@ -172,12 +172,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from daj.models import resolve_model
-    from daj.testing.inprocess_service import start_service
     from daj.testing.loop_thread import LoopThread
     from daj.testing.redis_server import RedisServer
     from daj.testing.tiny_model import build_tiny_model
     from service.engine.vllm_local import VllmEngine
     from service.settings import Settings
+    from service.testing import start_service
 
     model = str(build_tiny_model()) if args.model == "tiny" else resolve_model(args.model)
     loop_thread = LoopThread()

@@ -12,6 +12,7 @@ config field that makes it so.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -26,6 +27,27 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_METADATA = "daj_adapter.json"  # written by training: the judge prompt version, data, metrics
 MERGE_INFO = "daj_merge.json"
 _PEFT_PREFIX = "base_model.model."
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter folder known to the service. `content_hash` goes into every verdict-cache key, so
+    retraining an adapter under the same name never serves verdicts of the old weights."""
+
+    name: str
+    path: Path
+    content_hash: str
+    int_id: int
+    prompt_version: str | None = None  # the judge prompt it was trained on (None: no metadata, the setting's)
+
+
+def adapter_content_hash(path: Path) -> str:
+    """A short digest of the adapter's own files (`adapter_*`): the identity of its weights and config."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith("adapter_")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def adapter_problem(folder: Path, max_rank: int | None = None) -> str | None:

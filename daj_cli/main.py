@@ -1,7 +1,8 @@
 """The `daj` command: `daj serve`, `daj models ...`, `daj pools merge`, `daj label` / `daj sandbox ...`, `daj eval`,
-`daj compare`, `daj pairs`, `daj train`.
+`daj compare`, `daj same`, `daj pairs`, `daj train`.
 
-Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here.
+Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here,
+the one place that imports every package (the layer on top, see the README's architecture).
 Their modules import only typer at the top, so `daj --help` stays fast.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,6 +36,9 @@ app.command("compare", help="Paired bootstrap of selected pass@1 between two `da
 app.command("pairs", help="The judge on the ties it meets after the examples: evidence as shown, swapped, removed.")(
     evaluation_cli.pairs_command
 )
+app.command("same", help="Same picks and verdicts as a reference run on the same draws (a refactor's check).")(
+    evaluation_cli.same_command
+)
 app.command("train", help="Train the pairwise judge (LoRA) with bi-level data reweighting.")(training_cli.train)
 
 
@@ -50,7 +54,8 @@ def serve(
     from service.app import create_app
     from service.settings import Settings
 
-    overrides = {key: value for key, value in {"host": host, "port": port, "model": model}.items() if value}
+    overrides: dict[str, Any] = {key: value for key, value in {"host": host, "port": port, "model": model}.items()
+                                 if value}
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,

@@ -9,7 +9,6 @@ numbers are those of the code path users get. Both backends return the response 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,10 +57,7 @@ class InProcessBackend:
         from the adapters folder, merged into the base weights on the CPU exactly as the service does. With
         `require_execution` (an exec+judge evaluation) a sandbox that fails its self-check stops the run: the
         service would fall back to the judge alone, and the numbers would be those of another method."""
-        from service.adapters import AdapterRegistry
-        from service.app import build_engine
-        from service.metrics import Metrics
-        from service.selection import SelectionService
+        from service.embedded import Metrics, SelectionService, build_engine
 
         settings = eval_settings(model, options, max_candidates)
         metrics = Metrics()
@@ -71,19 +67,16 @@ class InProcessBackend:
             executor.close()
             raise RuntimeError(f"the sandbox is unavailable here ({executor.error}): exec+judge would be judge-only")
         engine = build_engine(settings)
-        registry = AdapterRegistry(settings.adapters_dir, merged=engine.merged_adapter)
+        service = SelectionService.build(settings, engine, verdict_cache(settings), executor, metrics)
         if options.adapter is not None:
-            _check_adapter(registry, options.adapter)
+            _check_adapter(service, options.adapter)
         await engine.start()
-        cache = verdict_cache(settings)
-        service = SelectionService(engine, cache, registry, settings, metrics, executor)
         return cls(service, options)
 
     async def select(
         self, problem: str, codes: list[str], strategy: str, request_id: str, execution: str = "off"
     ) -> dict[str, Any]:
-        from service.errors import ApiError
-        from service.protocol import SelectRequest
+        from service.embedded import ApiError, SelectRequest
 
         request = SelectRequest(
             problem=problem,
@@ -114,7 +107,8 @@ class InProcessBackend:
 
 def verdict_cache(settings: Any) -> Any:
     """The verdict cache of an evaluation: on disk under the cache dir, keyed exactly as the service's."""
-    from service.cache import CachedVerdict
+    from evaluation.disk_cache import DiskCache
+    from service.embedded import CachedVerdict
 
     return DiskCache(CachedVerdict.from_json, settings.cache_dir / "eval-verdicts")
 
@@ -122,49 +116,23 @@ def verdict_cache(settings: Any) -> Any:
 def eval_settings(model: str, options: JudgeOptions, max_candidates: int) -> Any:
     """The service's settings for an evaluation: its defaults (execution, prompt, combine rule) plus the judge
     the options name. No Redis: verdicts and runs are cached in the process (runs also on disk)."""
-    from service.settings import Settings
+    from service.embedded import Settings
 
-    common = {"model": model, "redis_url": None, "max_candidates": max(max_candidates, 2), "api_keys": []}
+    common: dict[str, Any] = {"model": model, "redis_url": None, "max_candidates": max(max_candidates, 2),
+                              "api_keys": []}
     if options.shipped:
         return Settings(**common)
     adapters_dir = options.adapter.resolve().parent if options.adapter else Path(os.devnull)
     return Settings(**common, adapters_dir=adapters_dir, default_adapter=None, merge_default_adapter="off")
 
 
-class DiskCache:
-    """A service cache (same interface) on disk, in the sandbox's sqlite store, so a resumed or repeated
-    evaluation neither runs the same program on the same probes twice nor asks the judge the same question
-    twice (verdict-mode answers are greedy, so a cached verdict is the verdict)."""
-
-    kind = "disk"
-
-    def __init__(self, decode: Callable[[str], Any], directory: Path | None = None) -> None:
-        from sandbox.cache import ResultCache
-
-        self.store = ResultCache(directory)
-        self.decode = decode
-
-    async def get_many(self, keys: list[str]) -> list[Any]:
-        found = [self.store.get(key) for key in keys]
-        return [self.decode(hit["value"]) if hit else None for hit in found]
-
-    async def set_many(self, items: dict[str, Any]) -> None:
-        for key, value in items.items():
-            self.store.put(key, {"value": value.to_json()})
-
-    async def ping(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        return None
-
-
 async def start_executor(settings: Any, metrics: Any) -> Any:
     """The service's executor over the disk cache, after its self-check (which must pass for execution)."""
     from daj.probes import CandidateRun
-    from service.execution import Executor
+    from evaluation.disk_cache import DiskCache
+    from service.embedded import Executor
 
-    executor = Executor(settings, DiskCache(CandidateRun.from_json), metrics)  # type: ignore[arg-type]
+    executor = Executor(settings, DiskCache(CandidateRun.from_json), metrics)
     await executor.self_check()
     return executor
 
@@ -177,10 +145,7 @@ class ExecutionBackend:
 
     @classmethod
     async def start(cls, max_candidates: int) -> ExecutionBackend:
-        from service.adapters import AdapterRegistry
-        from service.cache import MemoryVerdictCache
-        from service.metrics import Metrics
-        from service.selection import SelectionService
+        from service.embedded import MemoryVerdictCache, Metrics, SelectionService
 
         # No budget to speak of: the exec-* methods measure what execution picks, not how it copes with a queue.
         settings = eval_settings("none", JudgeOptions(), max_candidates).model_copy(
@@ -189,15 +154,14 @@ class ExecutionBackend:
         executor = await start_executor(settings, metrics)
         if not executor.available:
             raise RuntimeError(f"the sandbox is unavailable here: {executor.error}")
-        service = SelectionService(None, MemoryVerdictCache(1, 1), AdapterRegistry(settings.adapters_dir),  # type: ignore[arg-type]
-                                   settings, metrics, executor)
+        service = SelectionService.build(settings, None, MemoryVerdictCache(1, 1), executor, metrics)
         return cls(service)
 
     async def group(self, problem: str, codes: list[str]) -> Any:
         """The grouping of these candidates, or None when the service would not run them (no entry point, nothing
         to run, nothing told apart). A sandbox failure or a blown budget raises (`required`): an evaluation must
         not record it as a pick."""
-        from service.protocol import SelectRequest
+        from service.embedded import SelectRequest
 
         request = SelectRequest(problem=problem, candidates=list(codes))
         plan = self.service.plan_execution(request, list(codes))
@@ -208,12 +172,12 @@ class ExecutionBackend:
         self.service.executor.close()
 
 
-def _check_adapter(registry: Any, adapter: Path) -> None:
+def _check_adapter(service: Any, adapter: Path) -> None:
     """Fail before the engine starts, not once per selection."""
-    from service.errors import ApiError
+    from service.embedded import ApiError
 
     try:
-        registry.get(adapter.name)
+        service.adapters.get(adapter.name)
     except ApiError as exc:
         raise ValueError(f"--adapter {adapter}: {exc.message}") from exc
 

@@ -162,6 +162,38 @@ def compare_command(
                f"{result.problems} problems")  # fmt: skip
 
 
+@app.command("same")
+def same_command(
+    reference: Annotated[Path, typer.Argument(help="Out dir of the reference run (e.g. committed records).")],
+    new: Annotated[Path, typer.Argument(help="Out dir of the new run on the same pools and draws.")],
+    method: Annotated[str, typer.Option(help="Method whose selections are compared.")] = "pairwise",
+    strategy: Annotated[str, typer.Option(help="Tournament of that method.")] = "knockout",
+    n: Annotated[int, typer.Option("--n", min=2, help="Candidates per selection.")] = 8,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds to compare.")] = "0",
+    tolerance: Annotated[float, typer.Option(min=0.0, help="Largest |dP| allowed per judgment.")] = 1e-3,
+) -> None:
+    """Same picks, same verdicts and |dP| within the tolerance on every selection of the reference run (exit 1
+    otherwise): the check that a refactor left the judge's behaviour alone."""
+    from evaluation.compare import CompareError, load_records
+    from evaluation.same import agreement
+
+    try:
+        seed_list = [int(part) for part in _csv(seeds)]
+        result = agreement(load_records(reference), load_records(new), method, strategy, n, seed_list)
+    except (CompareError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo("| selections | missing | same picks | judgments | same verdicts | max abs dP |")
+    typer.echo("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    typer.echo(f"| {result.selections} | {result.missing} | {result.same_picks} | {result.judgments} | "
+               f"{result.same_verdicts} | {result.max_dp:.2e} |")
+    for line in result.differences:
+        typer.echo(f"differs: {line}")
+    holds = result.holds(tolerance)
+    typer.echo("same behaviour" if holds else f"behaviour changed (tolerance {tolerance:g})")
+    raise typer.Exit(0 if holds else 1)
+
+
 @app.command("pairs")
 def pairs_command(
     pools: Annotated[

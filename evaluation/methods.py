@@ -14,13 +14,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from daj.candidates import normalize_code
 from daj.pools import Pool
 from daj.probes import Grouping
 from evaluation.backends import ExecutionBackend, JudgeBackend, SelectionRejected
 from evaluation.metrics import oracle, random_expected
 from evaluation.records import NO_STRATEGY, JudgmentRecord, SelectionRecord
 from evaluation.sampling import Draw
-from service.tournament import normalize_code
 
 JUDGE_METHODS = ("pairwise", "pointwise", "exec+judge")
 BASELINE_METHODS = ("random", "oracle", "majority")

@@ -102,7 +102,8 @@ def position_consistency(judgments: Sequence[JudgmentRecord]) -> list[bool]:
     so a judge answering 0.5 both ways is consistent and one that always says "A" with P > 0.5 is not."""
     by_match: dict[tuple[int, tuple[int, int]], list[JudgmentRecord]] = defaultdict(list)
     for judgment in judgments:
-        by_match[(judgment.round, tuple(judgment.pair))].append(judgment)  # type: ignore[arg-type]
+        first, second = judgment.pair  # a list once read back from JSON: the key must be a tuple
+        by_match[(judgment.round, (first, second))].append(judgment)
     consistent = []
     for pair_judgments in by_match.values():
         orders = {tuple(j.order) for j in pair_judgments}
@@ -232,7 +233,7 @@ def summarize(records: Sequence[SelectionRecord], n_boot: int = 1000, seed: int 
         "matches_both_orders": len(consistency),
         "tie_rate": ties_rate(ok) if matches else None,
         **judge_decided(ok, matches),
-        "executed_share": mean(float(r.executed) for r in ok) if all(r.executed is not None for r in ok) else None,
+        "executed_share": executed_share(ok),
         "score_label_corr_within": within,
         "score_label_corr_within_draws": within_draws,
         "score_label_corr_global": global_correlation(ok),
@@ -258,3 +259,11 @@ def ties_rate(records: Sequence[SelectionRecord]) -> float | None:
     """Share of tournament matches decided by the tie rule (merged P exactly 0.5)."""
     matches = sum(r.matches for r in records)
     return sum(r.ties for r in records) / matches if matches else None
+
+
+def executed_share(records: Sequence[SelectionRecord]) -> float | None:
+    """Share of selections whose candidates ran; None when a record does not say (judge-only methods)."""
+    flags = [record.executed for record in records]
+    if any(flag is None for flag in flags):
+        return None
+    return mean(float(bool(flag)) for flag in flags)

@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daj.protocol import encode_prompt, fence, neutralize_special_tokens, special_tokens_of, verdict_from_logprobs
+from daj.protocol import (
+    answer_token_ids,
+    encode_prompt,
+    fence,
+    neutralize_special_tokens,
+    special_tokens_of,
+    verdict_from_logprobs,
+)
 
 POINTWISE_PROMPT_VERSION = "daj-pointwise-v1"
 
@@ -39,15 +46,6 @@ def render_pointwise(tokenizer: Any, problem: str, code: str) -> str:
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
 
-def answer_token_ids(tokenizer: Any) -> tuple[int, int]:
-    """First token of "Yes" and of "No"; they must differ, or the score would be meaningless."""
-    yes = tokenizer("Yes", add_special_tokens=False)["input_ids"]
-    no = tokenizer("No", add_special_tokens=False)["input_ids"]
-    if not yes or not no or yes[0] == no[0]:
-        raise ValueError(f"the tokenizer cannot tell 'Yes' {yes} from 'No' {no} by their first token")
-    return int(yes[0]), int(no[0])
-
-
 @dataclass(frozen=True)
 class PointwiseScore:
     p_yes: float
@@ -59,7 +57,8 @@ class PointwiseScorer:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
-        self.yes_no = answer_token_ids(engine.tokenizer)
+        # A word's first token stands for it ("Yes" may be several tokens); the two must differ.
+        self.yes_no = answer_token_ids(engine.tokenizer, ("Yes", "No"), single_token=False)
 
     async def score(self, problem: str, code: str, request_id: str) -> PointwiseScore:
         prompt_ids = encode_prompt(self.engine.tokenizer, render_pointwise(self.engine.tokenizer, problem, code))

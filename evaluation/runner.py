@@ -9,7 +9,6 @@ judge into the same dir is refused instead of mixing results.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from daj.digest import file_sha256
+from daj.jsonl import read_jsonl
 from daj.models import DEFAULT_MODEL
 from daj.pools import Pool, meta_half, read_pools
 from evaluation.backends import ExecutionBackend, HttpBackend, InProcessBackend, JudgeBackend, JudgeOptions
@@ -91,7 +92,7 @@ class EvalConfig:
         # As the service renders: the adapter's own prompt version, else the setting's.
         prompt_version = (adapter_prompt_version(adapter) if adapter else None) or settings.prompt_version
         return {
-            "pools": {str(path): _file_hash(path) for path in self.pools},
+            "pools": {str(path): file_sha256(path)[:16] for path in self.pools},
             "backend": self.url or "in-process",
             "model": self.model,
             "adapter": str(adapter.resolve()) if adapter else None,
@@ -113,14 +114,10 @@ SELECTION_SETTINGS = ("consensus_margin", "evidence_inputs", "execution_generate
 """The service settings (env DAJ_*) that change what an execution-grounded selection picks."""
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def _adapter_hash(adapter: Path | None) -> str | None:
     if adapter is None:
         return None
-    from service.engine.base import adapter_content_hash
+    from daj.lora import adapter_content_hash
 
     return adapter_content_hash(adapter)
 
@@ -282,9 +279,7 @@ def log_invocation(out: Path, wall_s: float, new_selections: int) -> None:
 
 def read_invocations(out: Path) -> list[dict[str, Any]]:
     path = out / RUNS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path) if path.exists() else []
 
 
 async def _execute(

@@ -32,7 +32,7 @@ from hashlib import sha256 as _sha256
 # Every function below resolves builtins through this private copy (CPython binds a function's builtins from
 # its module's __builtins__ when the function is created), so candidate code that patches builtins.exec,
 # builtins.compile or builtins.isinstance cannot change what the harness itself calls afterwards.
-__builtins__ = dict(builtins.__dict__)
+__builtins__ = dict(builtins.__dict__)  # type: ignore[assignment]  # a dict is what CPython reads here
 
 RUNNER_PID = 2
 _MS_RDONLY = 1
@@ -464,11 +464,11 @@ def _on_alarm(signum, frame):
     raise CaseTimeout()
 
 
-def _run_cases(job: dict, snapshot: dict, candidate_ns: dict, assertion_error: type) -> str:
+def _run_cases(job: dict, snapshot: dict, candidate_ns: dict, assertion_error: type[BaseException]) -> str:
     """Independent snippets (docstring examples, generated asserts); one char per case: P/F/E/T."""
     setitimer, itimer = signal.setitimer, signal.ITIMER_REAL
     signal.signal(signal.SIGALRM, _on_alarm)
-    marks = []
+    marks: list[str] = []
     for case in job["cases"]:
         if marks.count("T") >= int(job.get("max_timeouts", 3)):
             marks.append("T")  # a program that keeps timing out would burn the whole wall budget
@@ -569,7 +569,8 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
     setitimer, itimer = signal.setitimer, signal.ITIMER_REAL
     signal.signal(signal.SIGALRM, _on_alarm)
     limit, seconds = int(job.get("output_chars", 200)), float(job.get("case_seconds", 1.0))
-    marks, outputs = [], []
+    marks: list[str] = []
+    outputs: list[str] = []
     for probe in job["probes"]:
         if marks.count("T") >= int(job.get("max_timeouts", 3)):
             marks.append("T")

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 from sandbox.cache import ResultCache
 from sandbox.formats import TestSpec
@@ -169,12 +170,15 @@ class _Streams:
 
 def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits, deadline: float) -> _Streams:
     """Feed stdin and read all outputs until EOF or a limit, keeping only the first capture_bytes."""
+    if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+        raise ValueError("the harness process must be started with all three pipes")
     streams = _Streams()
     sel = selectors.DefaultSelector()
     targets = {proc.stdout.fileno(): streams.stdout, proc.stderr.fileno(): streams.stderr, report_r: streams.report}
     for fd in targets:
         sel.register(fd, selectors.EVENT_READ)
-    stdin_fd, view = proc.stdin.fileno(), memoryview(payload)
+    stdin, view = proc.stdin, memoryview(payload)
+    stdin_fd = stdin.fileno()
     os.set_blocking(stdin_fd, False)
     sel.register(stdin_fd, selectors.EVENT_WRITE)
     while sel.get_map():
@@ -184,7 +188,7 @@ def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits
             break
         for key, _ in sel.select(min(remaining, 0.5)):
             if key.fd == stdin_fd:
-                view = _feed(sel, proc, view)
+                view = _feed(sel, stdin, view)
                 continue
             chunk = os.read(key.fd, 65536)
             if not chunk:
@@ -201,16 +205,16 @@ def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits
     return streams
 
 
-def _feed(sel: selectors.BaseSelector, proc: subprocess.Popen, view: memoryview) -> memoryview:
+def _feed(sel: selectors.BaseSelector, stdin: IO[bytes], view: memoryview) -> memoryview:
     try:
-        written = os.write(proc.stdin.fileno(), view[:65536])
+        written = os.write(stdin.fileno(), view[:65536])
         view = view[written:]
     except (BrokenPipeError, BlockingIOError) as exc:
         if isinstance(exc, BrokenPipeError):
             view = view[len(view) :]
     if not len(view):
-        sel.unregister(proc.stdin.fileno())
-        proc.stdin.close()
+        sel.unregister(stdin.fileno())
+        stdin.close()
     return view
 
 
@@ -262,7 +266,7 @@ def _signal_status(returncode: int) -> tuple[str, str] | None:
     sig = returncode - 128
     if sig == signal.SIGXCPU:
         return "timeout", "cpu"
-    names = {signal.SIGXFSZ: "FileSizeLimit", signal.SIGKILL: "SIGKILL", signal.SIGSEGV: "SIGSEGV"}
+    names = {int(signal.SIGXFSZ): "FileSizeLimit", int(signal.SIGKILL): "SIGKILL", int(signal.SIGSEGV): "SIGSEGV"}
     return "killed", names.get(sig, f"signal{sig}")
 
 

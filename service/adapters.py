@@ -13,9 +13,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from daj.lora import ADAPTER_CONFIG, adapter_problem, adapter_prompt_version, prompt_version_problem
+from daj.lora import (
+    ADAPTER_CONFIG,
+    Adapter,
+    adapter_content_hash,
+    adapter_problem,
+    adapter_prompt_version,
+    prompt_version_problem,
+)
 from daj.protocol import PROMPT_VERSIONS
-from service.engine.base import Adapter, adapter_content_hash
 from service.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -80,7 +86,8 @@ class AdapterRegistry:
         return self.get(name)
 
     def _not_served(self, what: str) -> ApiError:
-        return ApiError(422, f"adapter: {what} is not served: this service runs adapter {self.merged.name!r} "  # type: ignore[union-attr]
+        merged = self.merged.name if self.merged else None
+        return ApiError(422, f"adapter: {what} is not served: this service runs adapter {merged!r} "
                         "merged into the base weights; set DAJ_MERGE_DEFAULT_ADAPTER=off to serve every adapter "
                         "through LoRA", "adapter_not_served", "adapter")
 

@@ -13,10 +13,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from daj import __version__
-from daj.lora import adapter_prompt_version, merge_problem, prompt_version_problem
+from daj.lora import Adapter, adapter_content_hash, adapter_prompt_version, merge_problem, prompt_version_problem
 from daj.models import resolve_model
 from daj.protocol import PROMPT_VERSIONS
-from service.engine.base import Adapter, JudgeEngine, adapter_content_hash
+from service.engine.base import JudgeEngine
 from service.errors import ApiError, install_error_handlers
 from service.routes import ops, select
 from service.settings import Settings
@@ -114,7 +114,8 @@ def create_app(settings: Settings | None = None, engine: JudgeEngine | None = No
         response.headers["x-request-id"] = request.state.request_id
         state = getattr(request.app.state, "daj", None)
         if state is not None:
-            path = request.scope.get("route").path if request.scope.get("route") else "other"  # type: ignore[union-attr]
+            route = request.scope.get("route")
+            path = getattr(route, "path", "other")  # no route matched (a 404): one label for all of them
             state.metrics.requests.labels(path, str(response.status_code)).inc()
             state.metrics.request_latency.labels(path).observe(time.perf_counter() - started)
         return response

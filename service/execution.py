@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from daj.probes import CandidateRun, ProbeSet
-from sandbox import Limits, SandboxError, execute, probe_spec, probes, run_key
+from sandbox import Limits, SandboxError, TestSpec, execute, probe_spec, probes, run_key
 from service.cache import Cache
 from service.metrics import Metrics
 from service.settings import Settings
@@ -70,7 +70,7 @@ class Executor:
         self.checked = False  # the start-up self-check has finished (passed or not)
         self.error: str | None = "the sandbox self-check has not run yet"
 
-    def spec(self, probe_set: ProbeSet):  # type: ignore[no-untyped-def]
+    def spec(self, probe_set: ProbeSet) -> TestSpec:
         return probe_spec(probe_set, self.settings.execution_case_s, self.settings.execution_output_chars)
 
     async def self_check(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daj.probes import CandidateRun, Grouping, disagreements
+from daj.probes import CandidateRun, Grouping, ProbeSet, disagreements
 from service.pipeline import checks_text
 from service.planning import ExecutionPlan
 from service.protocol import Cluster, ExecutionReport, ExecutionSummary, Failure, ProbeCounts
@@ -17,6 +17,7 @@ class Executed:
     """Execution results of one selection, per candidate (request order), and how they group."""
 
     plan: ExecutionPlan
+    probe_set: ProbeSet  # the plan's, which ran (so never None here)
     runs: list[CandidateRun]
     grouping: Grouping
     report: ExecutionReport
@@ -24,8 +25,7 @@ class Executed:
 
 def candidate_summary(executed: Executed, index: int) -> ExecutionSummary:
     """Examples and tests passed, and the first failure (input, expected, actual) for repairing the program."""
-    run, probe_set = executed.runs[index], executed.plan.probe_set
-    assert probe_set is not None
+    run, probe_set = executed.runs[index], executed.probe_set
     counts = {"example": [0, 0], "test": [0, 0]}
     failure = None
     for i in executed.grouping.checks:
@@ -58,7 +58,7 @@ def execution_report(plan: ExecutionPlan, grouping: Grouping, fresh: int, cached
 
 def unexecuted_report(plan: ExecutionPlan) -> ExecutionReport:
     status = "off" if plan.status == "off" else "skipped"
-    return ExecutionReport(status=status, reason=plan.reason, entry_point=plan.entry_point)  # type: ignore[arg-type]
+    return ExecutionReport(status=status, reason=plan.reason, entry_point=plan.entry_point)
 
 
 def winner_reason(player: int, executed: Executed | None, report: ExecutionReport, tournament: Tournament) -> str:
@@ -83,7 +83,6 @@ def winner_reason(player: int, executed: Executed | None, report: ExecutionRepor
     how = {"judge": f"judge, p={max(final.p_first, 1 - final.p_first):.2f}",
            "consensus": f"judge unsure, larger cluster: {members} vs {grouping.size(loser)}",
            "tie_rule": "tie, request order"}[final.decided_by]
-    shown = disagreements(executed.plan.probe_set, grouping, executed.runs[player],  # type: ignore[arg-type]
-                          executed.runs[loser], 1)
+    shown = disagreements(executed.probe_set, grouping, executed.runs[player], executed.runs[loser], 1)
     differ = f"; they differ on {shown[0].call[:80]}" if shown else ""
     return f"passes {passed}; beat cluster {grouping.cluster_of[loser]} ({how}){differ}"

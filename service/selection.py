@@ -22,11 +22,13 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from daj.candidates import group_identical
+from daj.lora import Adapter
 from daj.probes import disagreements, group_candidates
 from daj.protocol import PROMPT_V1, Disagreement, JudgeMode, encode_prompt, render_evidence, render_prompt
 from service.adapters import AdapterRegistry
 from service.cache import CachedVerdict, VerdictCache, verdict_cache_key
-from service.engine.base import Adapter, EngineError, JudgeCall, JudgeEngine, JudgeResult
+from service.engine.base import EngineError, JudgeCall, JudgeEngine, JudgeResult
 from service.errors import ApiError
 from service.execution import ExecutionBudgetExceeded, ExecutionUnavailable, Executor
 from service.explain import Executed, candidate_summary, execution_report, unexecuted_report, winner_reason
@@ -57,7 +59,6 @@ from service.tournament import (
     MatchOutcome,
     OrderedVerdict,
     Tournament,
-    group_identical,
     make_tournament,
     merge_orders,
 )
@@ -112,14 +113,14 @@ class _OrderedPair:
 class SelectionService:
     def __init__(
         self,
-        engine: JudgeEngine,
+        engine: JudgeEngine | None,
         cache: VerdictCache,
         adapters: AdapterRegistry,
         settings: Settings,
         metrics: Metrics,
         executor: Executor | None = None,
     ) -> None:
-        self.engine = engine
+        self._engine = engine
         self.cache = cache
         self.adapters = adapters
         self.settings = settings
@@ -127,6 +128,22 @@ class SelectionService:
         self.executor = executor
         # Set when the service begins to shut down: engine failures from then on are a retryable 503.
         self.shutting_down = False
+
+    @property
+    def engine(self) -> JudgeEngine:
+        if self._engine is None:
+            raise RuntimeError("this selection service was built without an engine: it can plan and execute only")
+        return self._engine
+
+    @classmethod
+    def build(cls, settings: Settings, engine: JudgeEngine | None, verdict_cache: VerdictCache, executor: Executor,
+              metrics: Metrics) -> SelectionService:
+        """The service as the app's start-up builds it, around a verdict cache and an executor (with its run
+        cache) the caller chooses. Without an engine it can plan and execute (the exec-* evaluation methods) but
+        not judge."""
+        adapters = AdapterRegistry(settings.adapters_dir, max_rank=engine.max_lora_rank if engine else None,
+                                   merged=engine.merged_adapter if engine else None)
+        return cls(engine, verdict_cache, adapters, settings, metrics, executor)
 
     # ---- validation -------------------------------------------------------------------------------------
 
@@ -286,7 +303,7 @@ class SelectionService:
             # the runs, so the caller sees that they ran and how they failed).
             reason = "no candidate completed a single probe (every call raised or timed out): nothing to tell apart"
             return None, report.model_copy(update={"status": "skipped", "reason": reason})
-        return Executed(plan, runs, grouping, report), report
+        return Executed(plan, plan.probe_set, runs, grouping, report), report
 
     def _ordered_pairs(self, prepared: PreparedSelection, executed: Executed | None, round_index: int,
                        pairs: list[tuple[int, int]]) -> list[_OrderedPair]:
@@ -295,8 +312,8 @@ class SelectionService:
         for i, j in pairs:
             shown: tuple[Disagreement, ...] = ()
             if executed is not None and prepared.prompt_version != PROMPT_V1:
-                shown = tuple(disagreements(executed.plan.probe_set, executed.grouping,  # type: ignore[arg-type]
-                                            executed.runs[i], executed.runs[j], self.settings.evidence_inputs))
+                shown = tuple(disagreements(executed.probe_set, executed.grouping, executed.runs[i],
+                                            executed.runs[j], self.settings.evidence_inputs))
             for first, second in ((i, j), (j, i)) if both else ((i, j),):
                 evidence = shown if first == i else tuple(item.swapped() for item in shown)
                 evidence = self._fitting_evidence(prepared, first, second, evidence)
@@ -495,13 +512,13 @@ def _candidate_param(candidate: str | Candidate, index: int) -> str:
 
 
 def _judgment(item: _OrderedPair, choice: str, p_a: float | None, reasoning: str | None, cached: bool) -> Judgment:
-    return Judgment(round=item.round, pair=item.pair, order=item.order, verdict=choice,  # type: ignore[arg-type]
+    return Judgment(round=item.round, pair=item.pair, order=item.order, verdict=choice,
                     probability=p_a, reasoning=reasoning, cached=cached)
 
 
 def _result(outcome: MatchOutcome, evidence_shown: dict[tuple[int, int], int]) -> MatchResult:
     return MatchResult(round=outcome.round, pair=outcome.pair, winner=outcome.winner,
-                       probability=round(outcome.p_first, 6), decided_by=outcome.decided_by,  # type: ignore[arg-type]
+                       probability=round(outcome.p_first, 6), decided_by=outcome.decided_by,
                        evidence=evidence_shown.get(outcome.pair, 0))
 
 

@@ -53,12 +53,9 @@ class ServiceState:
     def __post_init__(self) -> None:
         self.cache = build_cache(self.settings, self.metrics)
         self.executor = Executor(self.settings, build_execution_cache(self.settings, self.metrics), self.metrics)
-        max_rank = getattr(self.engine, "max_lora_rank", None)
-        self.adapters = AdapterRegistry(self.settings.adapters_dir, max_rank=max_rank,
-                                        merged=self.engine.merged_adapter)
+        self.selection = SelectionService.build(self.settings, self.engine, self.cache, self.executor, self.metrics)
+        self.adapters = self.selection.adapters
         self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
-        self.selection = SelectionService(self.engine, self.cache, self.adapters, self.settings, self.metrics,
-                                          self.executor)
 
     def start_engine_in_background(self) -> None:
         """Load the engine without blocking start-up: /health answers at once, /ready once it is loaded. The
@@ -84,7 +81,7 @@ class ServiceState:
     @property
     def engine_dead(self) -> bool:
         """The engine loaded once and has died since (only a restart helps)."""
-        return self.engine_ready and bool(getattr(getattr(self.engine, "_llm", None), "errored", False))
+        return self.engine_ready and self.engine.dead
 
     async def close(self) -> None:
         self.selection.shutting_down = True

@@ -61,9 +61,9 @@ def _self_checking(source: str) -> Example | None:
         return None
     try:
         node = ast.parse(source.strip(), mode="eval").body
-        is_check = isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
-        if is_check and isinstance(node.left, ast.Call):  # type: ignore[union-attr]
-            return Example(ast.unparse(node.left), ast.unparse(node.comparators[0]))  # type: ignore[union-attr]
+        if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
+                and isinstance(node.left, ast.Call)):
+            return Example(ast.unparse(node.left), ast.unparse(node.comparators[0]))
     except PARSE_ERRORS:
         node = None
     if node is not None and not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call)
@@ -126,10 +126,11 @@ def _input_arguments(text: str, params: list[str]) -> list[str] | None:
         return assigned
     try:
         node = ast.parse(f"f({text.strip()})", mode="eval").body
-        args = node.args if isinstance(node, ast.Call) else []
-        if not args or node.keywords or (params and len(args) != len(params)):  # type: ignore[union-attr]
+        if not isinstance(node, ast.Call) or not node.args or node.keywords:
             return None
-        texts = [ast.unparse(arg) for arg in args]
+        if params and len(node.args) != len(params):
+            return None
+        texts = [ast.unparse(arg) for arg in node.args]
     except PARSE_ERRORS:
         return None
     return texts if all(is_literal(t) for t in texts) else None

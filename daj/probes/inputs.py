@@ -137,23 +137,24 @@ def _maker(hint: ast.expr | None, depth: int = 0) -> Maker | None:
 
 def _generic_maker(name: str, argument: ast.expr, depth: int) -> Maker | None:
     parts = argument.elts if isinstance(argument, ast.Tuple) else [argument]
-    makers = [_maker(part, depth + 1) for part in parts if not (isinstance(part, ast.Constant) and part.value is ...)]
-    if any(m is None for m in makers) or not makers:
+    found = [_maker(part, depth + 1) for part in parts if not (isinstance(part, ast.Constant) and part.value is ...)]
+    makers = [maker for maker in found if maker is not None]
+    if len(makers) != len(found) or not makers:
         return None
     if name in ("list", "sequence", "iterable"):
-        return lambda rng: [makers[0](rng) for _ in range(rng.choice((0, 1, 2, 3, 5, 8)))]  # type: ignore[misc]
+        return lambda rng: [makers[0](rng) for _ in range(rng.choice((0, 1, 2, 3, 5, 8)))]
     if name == "set":
-        return lambda rng: {makers[0](rng) for _ in range(rng.choice((0, 1, 3, 5)))}  # type: ignore[misc]
+        return lambda rng: {makers[0](rng) for _ in range(rng.choice((0, 1, 3, 5)))}
     if name == "tuple":
         if len(parts) == 2 and isinstance(parts[1], ast.Constant) and parts[1].value is ...:
-            return lambda rng: tuple(makers[0](rng) for _ in range(rng.choice((0, 1, 2, 4))))  # type: ignore[misc]
-        return lambda rng: tuple(make(rng) for make in makers)  # type: ignore[misc]
+            return lambda rng: tuple(makers[0](rng) for _ in range(rng.choice((0, 1, 2, 4))))
+        return lambda rng: tuple(make(rng) for make in makers)
     if name == "dict" and len(makers) == 2:
-        return lambda rng: {makers[0](rng): makers[1](rng) for _ in range(rng.choice((0, 1, 2, 4)))}  # type: ignore[misc]
+        return lambda rng: {makers[0](rng): makers[1](rng) for _ in range(rng.choice((0, 1, 2, 4)))}
     if name == "optional":
-        return lambda rng: None if rng.random() < 0.2 else makers[0](rng)  # type: ignore[misc]
+        return lambda rng: None if rng.random() < 0.2 else makers[0](rng)
     if name == "union":
-        return lambda rng: rng.choice(makers)(rng)  # type: ignore[misc]
+        return lambda rng: rng.choice(makers)(rng)
     return None
 
 
@@ -164,10 +165,11 @@ def hinted_inputs(arguments: ast.arguments | None, count: int, rng: random.Rando
     params = [*arguments.posonlyargs, *arguments.args]
     if not params or arguments.vararg is not None:
         return []
-    makers = [_maker(param.annotation) for param in params]
-    if any(maker is None for maker in makers):
+    found = [_maker(param.annotation) for param in params]
+    makers = [maker for maker in found if maker is not None]
+    if len(makers) != len(found):
         return []
-    return [tuple(make(rng) for make in makers) for _ in range(count * 4)]  # type: ignore[misc]
+    return [tuple(make(rng) for make in makers) for _ in range(count * 4)]
 
 
 def stable_repr(value: object) -> str:
@@ -215,8 +217,10 @@ def distinct_inputs(
 def _literal(call: str) -> bool:
     try:
         node = ast.parse(call, mode="eval").body
-        for arg in node.args:  # type: ignore[attr-defined]
+        if not isinstance(node, ast.Call):
+            return False
+        for arg in node.args:
             ast.literal_eval(arg)
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, AttributeError):
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         return False
     return True

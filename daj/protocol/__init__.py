@@ -23,6 +23,7 @@ from daj.protocol.prompt import (
     special_tokens_of,
     target_text,
 )
+from daj.protocol.tokens import answer_token_ids, choice_token_ids
 from daj.protocol.verdict import (
     Choice,
     Verdict,
@@ -45,7 +46,9 @@ __all__ = [
     "Disagreement",
     "JudgeMode",
     "Verdict",
+    "answer_token_ids",
     "build_messages",
+    "choice_token_ids",
     "combine_votes",
     "encode_prompt",
     "fence",

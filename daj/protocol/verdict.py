@@ -71,8 +71,15 @@ def parse_verdict_output(text: str) -> Verdict:
     """Verdict-mode answer from generated text only (no logprobs): the stripped text must be A or B."""
     answer = text.strip()
     if answer in VERDICT_CHOICES:
-        return Verdict(choice=answer, p_a=1.0 if answer == "A" else 0.0)  # type: ignore[arg-type]
+        return _certain(answer)
     return UNPARSEABLE
+
+
+def _certain(letter: str, reasoning: str | None = None) -> Verdict:
+    """The verdict for a letter read from text, with no probability to go on: P(A) is 1 or 0."""
+    if letter == "A":
+        return Verdict(choice="A", p_a=1.0, reasoning=reasoning)
+    return Verdict(choice="B", p_a=0.0, reasoning=reasoning)
 
 
 def parse_reasoning_output(text: str, truncated: bool = False) -> Verdict:
@@ -90,9 +97,7 @@ def parse_reasoning_output(text: str, truncated: bool = False) -> Verdict:
     match = _VERDICT_LINE.match(last)
     if match is None:
         return Verdict(choice="unparseable", p_a=None, reasoning=text)
-    choice = match.group("choice")
-    reasoning = "\n".join(lines[:-1]).strip()
-    return Verdict(choice=choice, p_a=1.0 if choice == "A" else 0.0, reasoning=reasoning)  # type: ignore[arg-type]
+    return _certain(match.group("choice"), reasoning="\n".join(lines[:-1]).strip())
 
 
 def combine_votes(votes: list[Verdict]) -> Verdict:

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from daj.protocol import JudgeMode, Verdict
+from daj.lora import Adapter
+from daj.protocol import JudgeMode, Verdict, choice_token_ids
 
 # (vote index, text delta): reasoning tokens as they are generated, for streaming.
 DeltaCallback = Callable[[int, str], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Adapter:
-    """A LoRA adapter folder known to the service. `content_hash` goes into every verdict-cache key, so
-    retraining an adapter under the same name never serves verdicts of the old weights."""
-
-    name: str
-    path: Path
-    content_hash: str
-    int_id: int
-    prompt_version: str | None = None  # the judge prompt it was trained on (None: no metadata, the setting's)
-
-
-def adapter_content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith("adapter_")):
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -65,6 +44,13 @@ class JudgeEngine(ABC):
     tokenizer: Any
     # The adapter this engine serves folded into its base weights (then no other adapter, nor the bare base).
     merged_adapter: Adapter | None = None
+    # The largest LoRA rank it can load (None: no limit it knows of); the adapter registry refuses larger ones.
+    max_lora_rank: int | None = None
+
+    @property
+    def dead(self) -> bool:
+        """The engine loaded once and cannot serve any more (only a restart helps); False for a remote one."""
+        return False
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -96,10 +82,7 @@ class JudgeEngine(ABC):
 
     def choice_token_ids(self) -> tuple[int, int]:
         """Token ids of the verdict letters 'A' and 'B'; each must be a single token of the tokenizer."""
-        ids = []
-        for letter in ("A", "B"):
-            encoded = self.tokenizer(letter, add_special_tokens=False)["input_ids"]
-            if len(encoded) != 1:
-                raise EngineError(f"the tokenizer splits the verdict letter {letter!r} into {encoded}")
-            ids.append(int(encoded[0]))
-        return ids[0], ids[1]
+        try:
+            return choice_token_ids(self.tokenizer)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc

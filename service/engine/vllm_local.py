@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from daj.lora import Adapter
 from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
-from service.engine.base import Adapter, DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
+from service.engine.base import DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,10 @@ class VllmEngine(JudgeEngine):
     async def abort(self, request_ids: list[str]) -> None:
         if self._llm is not None and request_ids:
             await self._llm.abort(request_ids)
+
+    @property
+    def dead(self) -> bool:
+        return self._llm is not None and bool(self._llm.errored)
 
     async def check_health(self) -> None:
         if self._llm is None:

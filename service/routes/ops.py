@@ -14,7 +14,8 @@ guarded = APIRouter(tags=["ops"], dependencies=[Depends(require_api_key)])
 
 
 def _state(request: Request) -> ServiceState:
-    return request.app.state.daj  # type: ignore[no-any-return]
+    state: ServiceState = request.app.state.daj
+    return state
 
 
 @router.get("/health", responses={503: {"model": ErrorResponse, "description": "the engine died after loading"}})

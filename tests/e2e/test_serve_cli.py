@@ -23,7 +23,7 @@ def test_daj_serve_answers_health_at_once_and_ready_once_loaded(tiny_model_dir: 
     env = {**os.environ, "DAJ_MODEL": str(tiny_model_dir), "DAJ_PORT": str(port), "DAJ_LOG_LEVEL": "warning",
            "DAJ_DEFAULT_ADAPTER": ""}
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "daj.cli", "serve"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         health = wait_until_ok(f"{base}/health", 60, process, tmp_path / "serve.log")

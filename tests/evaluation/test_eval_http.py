@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from _eval_fakes import FakeJudge, MarkerEngine
 
-from daj.testing.inprocess_service import start_service
 from evaluation.runner import EvalConfig, run_eval
 from service.settings import Settings
+from service.testing import start_service
 
 
 def test_url_backend_matches_in_process(

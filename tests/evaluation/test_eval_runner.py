@@ -209,7 +209,7 @@ def test_exec_judge_refuses_a_sandbox_that_failed_its_self_check(monkeypatch: py
     import asyncio
 
     import evaluation.backends as backends
-    import service.app
+    import service.embedded
 
     class Unavailable:
         available, error = False, "self-check gave timeout '' []"
@@ -224,7 +224,7 @@ def test_exec_judge_refuses_a_sandbox_that_failed_its_self_check(monkeypatch: py
         raise AssertionError("the engine must not load when the run cannot be what it claims")
 
     monkeypatch.setattr(backends, "start_executor", unavailable_executor)
-    monkeypatch.setattr(service.app, "build_engine", no_engine)
+    monkeypatch.setattr(service.embedded, "build_engine", no_engine)
     options = backends.JudgeOptions()
     with pytest.raises(RuntimeError, match=r"sandbox is unavailable here .*timeout.*judge-only"):
         asyncio.run(backends.InProcessBackend.start("tiny", options, 8, require_execution=True))

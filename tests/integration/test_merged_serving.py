@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from daj.lora import Adapter, adapter_content_hash
 from daj.protocol.prompt import encode_prompt, render_prompt
-from daj.testing.inprocess_service import InProcessService, start_service
 from daj.testing.loop_thread import LoopThread
 from daj.testing.tiny_model import build_tiny_lora
 from service.app import merged_default_adapter
-from service.engine.base import Adapter, adapter_content_hash
 from service.settings import Settings
+from service.testing import InProcessService, start_service
 
 pytestmark = pytest.mark.engine
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from daj.testing.inprocess_service import start_service
+from service.testing import start_service
 
 pytestmark = pytest.mark.engine
 

@@ -51,7 +51,7 @@ def test_candidates_are_grouped_clustered_and_only_disagreements_are_judged(memo
 
 @pytest.fixture(scope="module")
 def v2_service(loop_thread, tiny_engine, base_settings):  # type: ignore[no-untyped-def]
-    from daj.testing.inprocess_service import start_service
+    from service.testing import start_service
 
     service = start_service(loop_thread, base_settings.model_copy(update={"prompt_version": "daj-pairwise-v2"}),
                             tiny_engine)
@@ -74,7 +74,7 @@ def versioned_service(loop_thread, tiny_engine, base_settings, tiny_lora_dir, tm
     """A service (setting: v1) whose adapters name their own prompt versions in daj_adapter.json."""
     import shutil
 
-    from daj.testing.inprocess_service import start_service
+    from service.testing import start_service
 
     folder = tmp_path_factory.mktemp("versioned-adapters")
     for name, version in {"judge-v1": "daj-pairwise-v1", "judge-v2": "daj-pairwise-v2",

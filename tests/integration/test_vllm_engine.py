@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from daj.lora import Adapter, adapter_content_hash
 from daj.protocol import JudgeMode, encode_prompt, render_prompt
 from daj.testing.loop_thread import LoopThread
-from service.engine.base import Adapter, EngineError, JudgeCall, adapter_content_hash
+from service.engine.base import EngineError, JudgeCall
 
 pytestmark = pytest.mark.engine
 

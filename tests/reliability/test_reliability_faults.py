@@ -17,9 +17,9 @@ import httpx
 import psutil
 import pytest
 
-from daj.testing.inprocess_service import start_service
 from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
+from service.testing import start_service
 
 pytestmark = pytest.mark.engine
 
@@ -98,7 +98,7 @@ def test_sigterm_during_load_finishes_or_fails_cleanly(tiny_model_dir: Path, tmp
     env = {**os.environ, "DAJ_MODEL": str(tiny_model_dir), "DAJ_PORT": str(port), "DAJ_DEFAULT_ADAPTER": "",
            "DAJ_SHUTDOWN_GRACE_S": "5", "DAJ_LOG_LEVEL": "warning"}
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "daj.cli", "serve"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ok(f"{url}/ready", 180, process, tmp_path / "serve.log")

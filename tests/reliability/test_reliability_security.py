@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daj.testing.inprocess_service import start_service
+from service.testing import start_service
 
 pytestmark = pytest.mark.engine
 

@@ -67,7 +67,7 @@ def _edit_config(folder: Path, **changes: object) -> None:
 
 
 def test_a_merged_adapter_is_the_only_choice(adapter: Path) -> None:
-    from service.engine.base import Adapter, adapter_content_hash
+    from daj.lora import Adapter, adapter_content_hash
 
     merged = Adapter("judge", adapter, adapter_content_hash(adapter), int_id=0)
     (adapter.parent / "other").mkdir()

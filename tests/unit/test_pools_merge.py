@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from daj.cli import app
 from daj.pools import Pool, merge_pools, read_pools, write_pools
+from daj_cli.main import app
 
 
 def _pool(task: str, code: str, passed: bool, source: str, problem: str = "def f(x):\n") -> Pool:

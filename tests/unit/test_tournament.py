@@ -6,14 +6,13 @@ import math
 
 import pytest
 
+from daj.candidates import group_identical, normalize_code
 from service.tournament import (
     Knockout,
     OrderedVerdict,
     RoundRobin,
-    group_identical,
     make_tournament,
     merge_orders,
-    normalize_code,
 )
 
 
