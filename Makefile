@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup model serve test test-all lint bench
+.PHONY: setup model serve test test-all test-docker lint bench
 
 setup:
 	@bash scripts/setup.sh
@@ -25,6 +25,11 @@ test: model
 
 test-all: model
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Build the images (docker/build-local.sh), compose up, /ready, selections in the container, compose down. Needs a
+# Docker daemon (docs/deploy.md); a cold build takes minutes, so neither `make test` nor CI runs it.
+test-docker: setup
+	DAJ_TEST_DOCKER=1 $(VENV)/bin/python -m pytest -m docker -s tests/deploy/test_docker_cycle.py $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

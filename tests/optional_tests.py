@@ -25,6 +25,11 @@ OPTIONAL: dict[str, str] = {
         "needs a Docker Compose v2 binary, and Docker is not a test dependency (the dev extra does not install "
         "compose); the other tests of that file still read and check the compose files"
     ),
+    "tests/deploy/test_docker_cycle.py::*": (
+        "builds and runs the images: needs a Docker daemon and minutes of build, so it runs only behind "
+        "`make test-docker` (DAJ_TEST_DOCKER=1) and skips everywhere else, CI included; tests/deploy's static "
+        "checks cover the files it uses"
+    ),
 }
 
 

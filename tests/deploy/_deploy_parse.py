@@ -44,6 +44,15 @@ class Instruction:
             rest = rest[match.end() :]
         return flags, rest
 
+    def mounts(self) -> list[str]:
+        """The `--mount=...` flags of a RUN, in order (a RUN may have several)."""
+        return re.findall(r"--mount=(\S+)\s+", self.arguments[: len(self.arguments) - len(self.command)])
+
+    @property
+    def command(self) -> str:
+        """What a RUN runs: its arguments without the leading `--name=value` flags (RUN --mount=...)."""
+        return re.sub(r"^(?:--[a-z-]+=\S+\s+)+", "", self.arguments)
+
 
 def parse_dockerfile(path: Path) -> list[Instruction]:
     """Instructions in order; comment lines (also inside continuations) dropped, `\\` continuations joined."""
@@ -68,6 +77,24 @@ def parse_dockerfile(path: Path) -> list[Instruction]:
     if pending:
         raise ValueError(f"{path}: ends inside a continuation")
     return instructions
+
+
+def build_args(path: Path) -> dict[str, str]:
+    """`ARG name=default` defaults, in order (an ARG without a default maps to "")."""
+    found: dict[str, str] = {}
+    for instruction in parse_dockerfile(path):
+        if instruction.keyword == "ARG":
+            name, _, default = instruction.arguments.partition("=")
+            found[name.strip()] = default.strip()
+    return found
+
+
+def base_image(path: Path) -> tuple[str, str]:
+    """(FROM as written, FROM with its build arguments at their defaults): the single base image."""
+    (written,) = [item.arguments for item in parse_dockerfile(path) if item.keyword == "FROM"]
+    defaults = build_args(path)
+    resolved = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m.group(1) or m.group(2)], written)
+    return written, resolved
 
 
 def exec_form(instruction: Instruction, text: str | None = None) -> list[str]:

