@@ -50,6 +50,11 @@ _SCRUBBED_ENV = {
     "MPLBACKEND": "Agg",
 }
 
+# Every run gets a fresh uid in [SANDBOX_UID_MIN, SANDBOX_UID_MIN + SANDBOX_UID_SPAN), so its processes can be
+# found and told apart from ours (the images' user namespace maps exactly this range).
+SANDBOX_UID_MIN = 1_000_000
+SANDBOX_UID_SPAN = 1_000_000_000
+
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (not the program): never turned into a label."""
@@ -155,7 +160,7 @@ def _command(python: str, spec: TestSpec, report_fd: int) -> list[str]:
 
 def _random_uid() -> int:
     """A uid nobody else uses, so the per-uid NPROC limit and the final /proc sweep only concern this run."""
-    return 1_000_000 + secrets.randbelow(1_000_000_000)
+    return SANDBOX_UID_MIN + secrets.randbelow(SANDBOX_UID_SPAN)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -35,3 +36,18 @@ def wait_until_ok(
 
 def _tail(log_path: Path | None) -> str:
     return f"\n{log_path.read_text()[-3000:]}" if log_path is not None and log_path.is_file() else ""
+
+
+def live_processes_of_uids_from(uid_min: int) -> list[int]:
+    """PIDs of the live (not zombie) processes whose real uid is at least `uid_min`, read from /proc: what a
+    sandbox run left behind, when every run gets its own uid above a known base."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{name}/status").read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "0").split()[0]) >= uid_min and not fields["State"].strip().startswith("Z"):
+            found.append(int(name))
+    return found

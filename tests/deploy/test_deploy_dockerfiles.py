@@ -223,11 +223,9 @@ def test_cpu_image_gives_the_sandbox_its_user_namespace() -> None:
     """The service runs as uid 10001; the sandbox needs root (sandbox/runner.py). The image puts
     docker/userns-unshare first on PATH as `unshare`; it maps uid 10001 to root and the sandbox's per-run uid range
     to itself, which /etc/subuid and /etc/subgid must grant and newuidmap/newgidmap (file capabilities) write."""
-    runner = (REPO / "sandbox/runner.py").read_text()
-    low, span = (
-        int(n.replace("_", ""))
-        for n in re.search(r"return ([\d_]+) \+ secrets\.randbelow\(([\d_]+)\)", runner).groups()
-    )
+    from sandbox.runner import SANDBOX_UID_MIN as low
+    from sandbox.runner import SANDBOX_UID_SPAN as span
+
     wrapper = (DOCKER / "userns-unshare").read_text()
     assert f"--map-users={low},{low},{span}" in wrapper and f"--map-groups={low},{low},{span}" in wrapper
     assert "--map-user=0" in wrapper and "--map-group=0" in wrapper and "exec /usr/bin/unshare" in wrapper

@@ -21,20 +21,20 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from _deploy_parse import COMPOSE, DOCKER, load_compose
 
+from daj.testing.processes import live_processes_of_uids_from
 from daj.testing.redis_server import free_port
+from sandbox.runner import SANDBOX_UID_MIN
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
 
 IMAGE = "daj:cpu"
 COMPOSE_LOCAL = DOCKER / "compose.local.yaml"
 LOCAL_REDIS = "daj-local/redis:7"
-SANDBOX_UID_MIN = 1_000_000  # the sandbox's per-run uids (sandbox/runner.py)
 PROBLEM = 'def f(x: int) -> int:\n    """Twice x.\n    >>> f(2)\n    4\n    """\n'
 GOOD = "def f(x):\n    return 2 * x\n"
 BAD = "def f(x):\n    return x + 3\n"
@@ -149,19 +149,6 @@ def _security_options() -> list[str]:
 def _self_check(options: list[str]) -> dict[str, Any]:
     result = _run("docker", "run", "--rm", *options, "--entrypoint", "python", IMAGE, "-c", SELF_CHECK, timeout=300)
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _host_sandbox_processes() -> list[int]:
-    found = []
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            status = Path(f"/proc/{name}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("Uid", "0").split()[0]) >= SANDBOX_UID_MIN and not fields["State"].strip().startswith("Z"):
-            found.append(int(name))
-    return found
 
 
 @dataclass
@@ -294,7 +281,7 @@ def test_hostile_programs_through_select_are_contained(deployment: Deployment) -
         "'/usr/local/lib/python3.11/site-packages/service'))"
     )
     assert _run("docker", "exec", container, "python", "-c", check).stdout.split() == ["False", "True"]
-    assert _host_sandbox_processes() == [], "sandbox processes on the host"
+    assert live_processes_of_uids_from(SANDBOX_UID_MIN) == [], "sandbox processes on the host"
     status, ready = _http(f"{deployment.url}/ready")
     assert status == 200 and ready["sandbox"] == "ok"
 

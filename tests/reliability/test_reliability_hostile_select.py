@@ -17,29 +17,13 @@ import httpx
 import pytest
 
 from daj.paths import repo_root
+from daj.testing.processes import live_processes_of_uids_from
+from sandbox.runner import SANDBOX_UID_MIN
 
 pytestmark = [pytest.mark.engine]
 
 PROBLEM = 'def f(x: int) -> int:\n    """Twice x.\n    >>> f(2)\n    4\n    """\n'
 GOOD = "def f(x):\n    return 2 * x\n"
-SANDBOX_UID_MIN = 1_000_000  # every sandbox run gets a fresh uid above this (sandbox/runner.py)
-
-
-def sandbox_processes() -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{name}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("Uid", "0").split()[0]) >= SANDBOX_UID_MIN and not fields["State"].strip().startswith("Z"):
-            found.append(int(name))
-    return found
-
-
 def select(service, candidates: list[str], **body) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.post(f"{service.url}/select", json={"problem": PROBLEM, "candidates": candidates,
                                                      "execution": "required", **body}, timeout=180)
@@ -74,7 +58,7 @@ def test_hostile_candidates_are_contained_and_leave_nothing(memory_service, tmp_
         assert result["winner"]["index"] == 0, name  # only the benign program passes the example
         assert by_index[1]["execution"]["examples_passed"] == 0, name
         assert time.monotonic() - started < 60, name
-        assert sandbox_processes() == [], f"{name}: processes outlived the request"
+        assert live_processes_of_uids_from(SANDBOX_UID_MIN) == [], f"{name}: processes outlived the request"
     with pytest.raises(TimeoutError):
         listener.accept()
     listener.close()
@@ -91,7 +75,7 @@ def test_a_benign_selection_finishes_while_a_hostile_one_runs(memory_service) ->
     thread.join(timeout=180)
     assert benign.status_code == 200 and benign.json()["winner"]["index"] == 0
     assert hostile_result["r"].status_code == 200 and hostile_result["r"].json()["winner"]["index"] == 3
-    assert sandbox_processes() == []
+    assert live_processes_of_uids_from(SANDBOX_UID_MIN) == []
 
 
 def _needle(path: Path) -> str | None:
