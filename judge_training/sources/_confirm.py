@@ -13,35 +13,30 @@ from judge_training.sources._mbpp import task_number
 if TYPE_CHECKING:
     from sandbox import Limits
 
-Plan = tuple[dict[str, Any], str, list[tuple[str, str]]]  # (problem, passing program, [(kind, broken copy)])
-Job = tuple[str, Any]  # (program, sandbox test spec)
-
-
-def plan_jobs(plan: Plan, spec: Any) -> list[Job]:
-    """The sandbox jobs of one plan, in the order `confirmed_failures` reads them: the passing program first."""
-    _, passing, broken = plan
-    return [(passing, spec), *((program, spec) for _, program in broken)]
+# (problem, passing program, [(kind, broken copy)], the sandbox test spec both are run against)
+Plan = tuple[dict[str, Any], str, list[tuple[str, str]], Any]
 
 
 def confirmed_failures(
     plans: Sequence[Plan],
-    jobs: Sequence[Job],
     rates: dict[int, float],
     workers: int,
     source: str,
     policy: str,
     limits: Limits | None = None,
 ) -> tuple[list[PairExample], dict[str, int]]:
-    """Run every (program, spec) job in the sandbox; keep (canonical, broken) pairs where the canonical passes
-    and the broken copy fails. ``jobs`` lists each plan's canonical, then its broken copies, in plan order.
+    """Run each plan's canonical and broken copies against its spec in the sandbox (one batch for all plans);
+    keep (canonical, broken) pairs where the canonical passes and the broken copy fails.
     A plan's problem may name its own ``policy`` (who wrote the passing program); else ``policy`` is used.
     ``limits`` defaults to the sandbox's own, sized for MBPP-style functions."""
     from sandbox import Sandbox
 
+    jobs = [(program, spec) for _, canonical, broken, spec in plans
+            for program in (canonical, *(copy for _, copy in broken))]
     results = iter(Sandbox(limits=limits, workers=workers).run_many(jobs, desc=source))
     pairs: list[PairExample] = []
     stats: dict[str, int] = defaultdict(int)
-    for problem, canonical, broken in plans:
+    for problem, canonical, broken, _ in plans:
         canonical_ok = next(results).passed
         task_id, prompt, author = problem["task_id"], problem["prompt"], problem.get("policy", policy)
         difficulty = difficulty_bucket(rates.get(task_number(task_id)))

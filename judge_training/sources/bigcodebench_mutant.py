@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from daj.jsonl import read_jsonl
 from judge_training.data import PairExample
-from judge_training.sources._confirm import Job, Plan, confirmed_failures, plan_jobs
+from judge_training.sources._confirm import Plan, confirmed_failures
 from judge_training.sources._mutation import ast_mutants
 from judge_training.sources.base import Drawn, Source, SourceContext
 
@@ -47,7 +47,6 @@ def bigcodebench_mutant_pairs(
 
     rng = random.Random(seed + 2)  # its own stream: the MBPP+ mutants draw from `seed`
     tasks = bigcodebench_tasks(data_dir)[:limit_tasks]
-    jobs: list[Job] = []
     plans: list[Plan] = []
     for task, spec in tasks:
         source = task["code_prompt"] + task["canonical_solution"]
@@ -56,9 +55,8 @@ def bigcodebench_mutant_pairs(
             mutants = ast_mutants(source, rng, per_problem)
         except SyntaxError:
             continue
-        plans.append(({"task_id": task["task_id"], "prompt": task["complete_prompt"]}, canonical, mutants))
-        jobs += plan_jobs(plans[-1], spec)
-    pairs, stats = confirmed_failures(plans, jobs, {}, workers, NAME, "mutant", limits=BIGCODEBENCH_LIMITS)
+        plans.append(({"task_id": task["task_id"], "prompt": task["complete_prompt"]}, canonical, mutants, spec))
+    pairs, stats = confirmed_failures(plans, {}, workers, NAME, "mutant", limits=BIGCODEBENCH_LIMITS)
     return pairs, {**stats, "tasks_with_libraries": len(tasks)}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from judge_training.data import PairExample
-from judge_training.sources._confirm import Job, Plan, confirmed_failures, plan_jobs
+from judge_training.sources._confirm import Plan, confirmed_failures
 from judge_training.sources._mbpp import LdbProgram, mbpp_files, mbpp_plus_problems, task_number
 from judge_training.sources._mutation import ast_mutants
 from judge_training.sources.base import Drawn, Source, SourceContext
@@ -32,7 +32,6 @@ def ldb_mutant_pairs(
 
     rng = random.Random(seed)
     mbpp_plus = {task_number(p["task_id"]): p for p in mbpp_plus_problems(data_dir)}
-    jobs: list[Job] = []
     plans: list[Plan] = []
     seen: set[tuple[str, str]] = set()
     for prog in programs:
@@ -48,9 +47,8 @@ def ldb_mutant_pairs(
             continue
         seen.add((prog.task_id, original))
         problem = {"task_id": prog.task_id, "prompt": prog.problem, "policy": prog.model}
-        plans.append((problem, original, mutants))
-        jobs += plan_jobs(plans[-1], evalplus_io(reference, base_only=True))
-    return confirmed_failures(plans, jobs, rates, workers, NAME, "mutant")
+        plans.append((problem, original, mutants, evalplus_io(reference, base_only=True)))
+    return confirmed_failures(plans, rates, workers, NAME, "mutant")
 
 
 def _draw(ctx: SourceContext) -> Drawn:

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 from judge_training.data import PairExample
-from judge_training.sources._confirm import Job, Plan, confirmed_failures, plan_jobs
+from judge_training.sources._confirm import Plan, confirmed_failures
 from judge_training.sources._mbpp import mbpp_files, mbpp_plus_problems
 from judge_training.sources._mutation import ast_mutants
 from judge_training.sources.base import Drawn, Source, SourceContext
@@ -24,7 +24,6 @@ def mutant_pairs(
     from sandbox import evalplus_io
 
     rng = random.Random(seed)
-    jobs: list[Job] = []
     plans: list[Plan] = []
     for problem in mbpp_plus_problems(data_dir):
         try:
@@ -32,9 +31,8 @@ def mutant_pairs(
             mutants = ast_mutants(problem["canonical_solution"], rng, per_problem)
         except SyntaxError:
             continue
-        plans.append((problem, canonical, mutants))
-        jobs += plan_jobs(plans[-1], evalplus_io(problem, base_only=True))
-    return confirmed_failures(plans, jobs, rates, workers, NAME, "mutant")
+        plans.append((problem, canonical, mutants, evalplus_io(problem, base_only=True)))
+    return confirmed_failures(plans, rates, workers, NAME, "mutant")
 
 
 def _draw(ctx: SourceContext) -> Drawn:

@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 from judge_training.data import PairExample
-from judge_training.sources._confirm import Job, Plan, confirmed_failures, plan_jobs
+from judge_training.sources._confirm import Plan, confirmed_failures
 from judge_training.sources._mbpp import mbpp_files, mbpp_plus_problems
 from judge_training.sources.base import Drawn, Source, SourceContext
 
@@ -78,16 +78,14 @@ def truncation_pairs(
     from sandbox import evalplus_io
 
     rng = random.Random(seed + 1)  # its own stream: the MBPP+ mutants draw from `seed`
-    jobs: list[Job] = []
     plans: list[Plan] = []
     for problem in mbpp_plus_problems(data_dir):
         canonical = problem["canonical_solution"].rstrip() + "\n"
         cuts = truncations(canonical, rng, per_problem) + run_ons(
             canonical, _example_assert(problem["prompt"]), rng, per_problem
         )
-        plans.append((problem, canonical, cuts))
-        jobs += plan_jobs(plans[-1], evalplus_io(problem, base_only=True))
-    return confirmed_failures(plans, jobs, rates, workers, NAME, "truncation")
+        plans.append((problem, canonical, cuts, evalplus_io(problem, base_only=True)))
+    return confirmed_failures(plans, rates, workers, NAME, "truncation")
 
 
 def _draw(ctx: SourceContext) -> Drawn:
