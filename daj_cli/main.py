@@ -1,5 +1,5 @@
 """The `daj` command: `daj serve`, `daj models ...`, `daj pools merge`, `daj label` / `daj sandbox ...`, `daj eval`,
-`daj compare`, `daj same`, `daj pairs`, `daj train`.
+`daj compare`, `daj same`, `daj pairs`, `daj headroom`, `daj train`.
 
 Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here,
 the one place that imports every package (the layer on top, see the README's architecture).
@@ -38,6 +38,9 @@ app.command("pairs", help="The judge on the ties it meets after the examples: ev
 )
 app.command("same", help="Same picks and verdicts as a reference run on the same draws (a refactor's check).")(
     evaluation_cli.same_command
+)
+app.command("headroom", help="How much a judge could add to execution, and the accuracy it needs for a gain.")(
+    evaluation_cli.headroom_command
 )
 app.command("train", help="Train the pairwise judge (LoRA) with bi-level data reweighting.")(training_cli.train)
 

@@ -194,6 +194,49 @@ def same_command(
     raise typer.Exit(0 if holds else 1)
 
 
+@app.command("headroom")
+def headroom_command(
+    pools: Annotated[
+        list[Path],
+        typer.Option("--pools", help="Pool file(s), .jsonl or .jsonl.gz (repeatable).", exists=True, dir_okay=False),
+    ],
+    out: Annotated[Path, typer.Option(help="Output dir: report.md, report.json, headroom.png.")],
+    n: Annotated[int, typer.Option("--n", min=2, help="Candidates per selection.")] = 8,
+    seeds: Annotated[int, typer.Option(min=1, help="Draws per problem (seeds 0..k-1), as in `daj eval`.")] = 5,
+    target: Annotated[float, typer.Option(help="Gain over exec-cluster to find the needed accuracy for, in "
+                                                "points of pass@1.")] = 2.0,
+    judged: Annotated[
+        list[Path] | None,
+        typer.Option("--judged", help="Out dir of an exec+judge `daj eval` run on the same draws (repeatable): "
+                     "places that judge on the curve by its accuracy on mixed matches.", exists=True,
+                     file_okay=False),
+    ] = None,
+    meta_half: Annotated[str | None, typer.Option(help="Only this half of the meta split: outer | tuning.")] = None,
+    max_problems: Annotated[int | None, typer.Option(min=1, help="Only the first K problems (quick runs).")] = None,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 10000,
+) -> None:
+    """How much a judge could add to execution, and the accuracy on mixed matches it needs for a gain: the
+    service's execution and combine rule with a simulated judge, exact over every outcome of the knockout."""
+    from evaluation.headroom import collect_sync, markdown, run_headroom
+    from evaluation.runner import EvalConfigError, load_pools
+    from evaluation.sampling import make_draws
+
+    if meta_half is not None and meta_half not in META_HALVES:
+        raise typer.BadParameter(f"expected one of {', '.join(META_HALVES)}", param_hint="--meta-half")
+    try:
+        loaded = load_pools(pools, max_problems, meta_half)
+    except (EvalConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    draws, short = make_draws(loaded.pools, [n], range(seeds))
+    if short:
+        typer.echo(f"warning: {len(short)} pool(s) have fewer than {n} candidates and are skipped", err=True)
+    outcomes = collect_sync(loaded.pools, draws, n)
+    report = run_headroom(outcomes, out, target / 100, judged or [], _command_line(), n, n_boot)
+    typer.echo(markdown(report))
+    typer.echo(f"wrote {out / 'report.md'}, {out / 'report.json'}, {out / 'headroom.png'}")
+
+
 @app.command("pairs")
 def pairs_command(
     pools: Annotated[

@@ -143,21 +143,28 @@ class ExecutionSelector:
         if grouping is None:  # the service would not run them (no entry point, nothing to run, nothing told apart)
             return _record(self, pool, draw, random_expected(labels), wall_s=time.perf_counter() - started,
                            executed=False)
-        tied = self._tied(grouping)
-        selected = sum(expected_pick(labels, group) for group in tied) / len(tied)
+        selected = exec_expected(self.method, grouping, labels)
         scores = [float(grouping.checks_passed[c]) + len(grouping.clusters[grouping.cluster_of[c]]) / (len(codes) + 1)
                   for c in range(len(codes))]
         return _record(self, pool, draw, selected, scores=scores, wall_s=time.perf_counter() - started, executed=True)
 
-    def _tied(self, grouping: Grouping) -> list[list[int]]:
-        """The groups the pick is uniform over (a one-element list: uniform over that group)."""
-        top = [c for cid in grouping.top_clusters for c in grouping.clusters[cid]]
-        if self.method == "exec-filter":
-            return [top]
-        if self.method == "exec-filter-all":
-            return [top] if not grouping.no_candidate_passes else [list(range(len(grouping.cluster_of)))]
-        largest = max(len(grouping.clusters[cid]) for cid in grouping.top_clusters)
-        return [grouping.clusters[cid] for cid in grouping.top_clusters if len(grouping.clusters[cid]) == largest]
+
+def _tied_groups(method: str, grouping: Grouping) -> list[list[int]]:
+    """The groups an exec-* method's pick is uniform over (a one-element list: uniform over that group)."""
+    top = [c for cid in grouping.top_clusters for c in grouping.clusters[cid]]
+    if method == "exec-filter":
+        return [top]
+    if method == "exec-filter-all":
+        return [top] if not grouping.no_candidate_passes else [list(range(len(grouping.cluster_of)))]
+    largest = max(len(grouping.clusters[cid]) for cid in grouping.top_clusters)
+    return [grouping.clusters[cid] for cid in grouping.top_clusters if len(grouping.clusters[cid]) == largest]
+
+
+def exec_expected(method: str, grouping: Grouping, labels: Sequence[bool]) -> float:
+    """An exec-* method's expected pass: one of its tied groups uniformly, then a member uniformly (exec-cluster:
+    one of the largest top-group clusters)."""
+    tied = _tied_groups(method, grouping)
+    return sum(expected_pick(labels, group) for group in tied) / len(tied)
 
 
 def record_from_response(

@@ -1,8 +1,8 @@
 """The service's public entry points besides HTTP: its selection pipeline, built in another program.
 
 Evaluation runs the very code path users get (the same planning, sandbox runs, grouping, prompts, verdict cache
-keys and tournament) by building the service here, with its own caches, instead of reaching into the modules
-below. Everything else in `service/` is internal: the import contracts in pyproject.toml let `evaluation` import
+keys, tournament and combine rule) by building the service here, with its own caches, instead of reaching into the
+modules below. Everything else in `service/` is internal: the import contracts in pyproject.toml let `evaluation` import
 this module and nothing else of the service.
 """
 
@@ -14,9 +14,11 @@ from service.engine.base import JudgeEngine
 from service.errors import ApiError
 from service.execution import Executor
 from service.metrics import Metrics
+from service.pipeline import seeded_order, with_consensus
 from service.protocol import SelectRequest, SelectResponse
 from service.selection import SelectionService
 from service.settings import Settings
+from service.tournament import Knockout, MatchOutcome, OrderedVerdict, merge_orders
 
 __all__ = [
     "ApiError",
@@ -24,8 +26,11 @@ __all__ = [
     "CachedVerdict",
     "Executor",
     "JudgeEngine",
+    "Knockout",
+    "MatchOutcome",
     "MemoryVerdictCache",
     "Metrics",
+    "OrderedVerdict",
     "SelectRequest",
     "SelectResponse",
     "SelectionService",
@@ -34,4 +39,7 @@ __all__ = [
     "VerdictCache",
     "build_engine",
     "create_app",
+    "merge_orders",
+    "seeded_order",
+    "with_consensus",
 ]
