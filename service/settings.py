@@ -75,8 +75,11 @@ class Settings(BaseSettings):
     )
     evidence_inputs: int = Field(3, ge=0, le=16, description="Disagreeing inputs shown per judged pair (K).")
     consensus_margin: float = Field(
-        0.1, ge=0.0, le=0.5, description="A match whose judge probability is within this of 0.5, or whose two "
-        "orders disagree, goes to the larger behaviour cluster."
+        0.5, ge=0.0, le=0.5, description="A match whose judge probability is within this of 0.5, or whose two "
+        "orders disagree, goes to the larger behaviour cluster. 0.5 (the default, 'consensus first'): the larger "
+        "cluster always wins, and the judge decides only between clusters of the same size; lower margins let a "
+        "sure judge overrule a larger cluster, which pays only for a judge right on about 4 mixed matches in 5 "
+        "(docs/evaluation.md, `daj headroom`)."
     )
     shutdown_grace_s: int = Field(
         30, ge=1, description="On SIGTERM, how long in-flight selections may finish before they are cancelled."
