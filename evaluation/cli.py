@@ -217,6 +217,7 @@ def headroom_command(
 ) -> None:
     """How much a judge could add to execution, and the accuracy on mixed matches it needs for a gain: the
     service's execution and combine rule with a simulated judge, exact over every outcome of the knockout."""
+    from evaluation.compare import CompareError, load_records
     from evaluation.headroom import collect_sync, markdown, run_headroom
     from evaluation.runner import EvalConfigError, load_pools
     from evaluation.sampling import make_draws
@@ -225,14 +226,15 @@ def headroom_command(
         raise typer.BadParameter(f"expected one of {', '.join(META_HALVES)}", param_hint="--meta-half")
     try:
         loaded = load_pools(pools, max_problems, meta_half)
-    except (EvalConfigError, ValueError) as exc:
+        judged_records = {run_dir: load_records(run_dir) for run_dir in judged or []}  # before the slow part
+    except (EvalConfigError, CompareError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     draws, short = make_draws(loaded.pools, [n], range(seeds))
     if short:
         typer.echo(f"warning: {len(short)} pool(s) have fewer than {n} candidates and are skipped", err=True)
     outcomes = collect_sync(loaded.pools, draws, n)
-    report = run_headroom(outcomes, out, target / 100, judged or [], _command_line(), n, n_boot)
+    report = run_headroom(outcomes, out, target / 100, judged_records, _command_line(), n, n_boot)
     typer.echo(markdown(report))
     typer.echo(f"wrote {out / 'report.md'}, {out / 'report.json'}, {out / 'headroom.png'}")
 

@@ -376,15 +376,14 @@ def plot(report: HeadroomReport, path: Path) -> Path:
 
 
 def run_headroom(outcomes: Sequence[DrawOutcomes], out: Path, target: float,
-                 judged: Sequence[Path], command: str, n: int, n_boot: int = 10_000) -> HeadroomReport:
-    """Write report.md, report.json and headroom.png under `out`; the judges from their eval out dirs."""
-    from evaluation.compare import load_records
-
+                 judged: dict[Path, list[SelectionRecord]], command: str, n: int,
+                 n_boot: int = 10_000) -> HeadroomReport:
+    """Write report.md, report.json and headroom.png under `out`; `judged`: the records of exec+judge runs, by
+    their out dir (only their selections on these draws count)."""
     drawn = {(item.task_id, item.seed) for item in outcomes}
     judges = []
-    for run_dir in judged:
-        records = [r for r in load_records(run_dir) if r.method == "exec+judge" and r.n == n
-                   and (r.task_id, r.seed) in drawn]
+    for run_dir, run_records in judged.items():
+        records = [r for r in run_records if r.method == "exec+judge" and r.n == n and (r.task_id, r.seed) in drawn]
         accuracy, matches = mixed_match_accuracy(records)
         pass1 = per_problem_records(records)
         judges.append({"name": run_dir.name, "accuracy": accuracy, "matches": matches, "pass1": pass1,

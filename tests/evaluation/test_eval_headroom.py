@@ -103,11 +103,23 @@ def test_headroom_runs_the_real_sandbox_and_agrees_with_exec_cluster(tmp_path: P
     pool = _pool()
     pools = tmp_path / "pools.jsonl"
     write_pools(pools, [pool])
+    # A judge's exec+judge run on the same draw: one mixed match, both orders right (position 0 is right).
+    judged = tmp_path / "judged"
+    judged.mkdir()
+    draw = make_draws([pool], [6], [0])[0][0]
+    labels = [bool(pool.passed[i]) for i in draw.indices]
+    right, wrong = labels.index(True), labels.index(False)
+    judgments = [JudgmentRecord(0, (right, wrong), (right, wrong), "A", 0.8),
+                 JudgmentRecord(0, (right, wrong), (wrong, right), "B", 0.3)]
+    record = SelectionRecord("exec+judge", "knockout", 6, 0, "T/0", labels, 1.0, judgments=judgments)
+    (judged / "records.jsonl").write_text(json.dumps(record.to_dict()) + "\n")
     out = tmp_path / "headroom"
     result = CliRunner().invoke(app, ["headroom", "--pools", str(pools), "--n", "6", "--seeds", "1",
-                                      "--out", str(out), "--n-boot", "200"])
+                                      "--out", str(out), "--n-boot", "200", "--judged", str(judged)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
+    assert [(j["name"], j["matches"], j["accuracy"], j["pass1"]) for j in report["judges"]] == [
+        ("judged", 1, 1.0, 1.0)]
     assert (out / "headroom.png").stat().st_size > 0
     assert report["executed"] == 1
 
@@ -128,3 +140,15 @@ def test_headroom_runs_the_real_sandbox_and_agrees_with_exec_cluster(tmp_path: P
     assert by_rule["judge decides"][1.0] == pytest.approx(1.0)
     assert by_rule["judge decides"][0.5] < 1.0
     assert report["needed"]["judge decides"][0] is None  # no gain over a right consensus is possible
+
+
+def test_headroom_names_a_judged_run_without_records_before_running_anything(tmp_path: Path) -> None:
+    pools = tmp_path / "pools.jsonl"
+    write_pools(pools, [_pool()])
+    empty = tmp_path / "not-a-run"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["headroom", "--pools", str(pools), "--n", "6", "--out", str(tmp_path / "o"),
+                                      "--judged", str(empty)])
+    assert result.exit_code == 2
+    assert "not-a-run has no records.jsonl" in result.output
+    assert not (tmp_path / "o").exists()
