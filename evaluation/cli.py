@@ -217,8 +217,10 @@ def headroom_command(
 ) -> None:
     """How much a judge could add to execution, and the accuracy on mixed matches it needs for a gain: the
     service's execution and combine rule with a simulated judge, exact over every outcome of the knockout."""
+    import asyncio
+
     from evaluation.compare import CompareError, load_records
-    from evaluation.headroom import collect_sync, markdown, run_headroom
+    from evaluation.headroom import collect, markdown, run_headroom
     from evaluation.runner import EvalConfigError, load_pools
     from evaluation.sampling import make_draws
 
@@ -233,7 +235,7 @@ def headroom_command(
     draws, short = make_draws(loaded.pools, [n], range(seeds))
     if short:
         typer.echo(f"warning: {len(short)} pool(s) have fewer than {n} candidates and are skipped", err=True)
-    outcomes = collect_sync(loaded.pools, draws, n)
+    outcomes = asyncio.run(collect(loaded.pools, draws, n))
     report = run_headroom(outcomes, out, target / 100, judged_records, _command_line(), n, n_boot)
     typer.echo(markdown(report))
     typer.echo(f"wrote {out / 'report.md'}, {out / 'report.json'}, {out / 'headroom.png'}")

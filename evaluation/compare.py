@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.metrics import bootstrap_means
 from evaluation.records import SelectionRecord
 from evaluation.runner import RECORDS_FILE, ResultCache
 
@@ -84,8 +85,7 @@ def paired_difference(
         per_task[key[1]].append((a[key], b[key]))
     table = np.array([np.mean(rows, axis=0) for _, rows in sorted(per_task.items())], dtype=float)
     diffs = table[:, 0] - table[:, 1]
-    rng = np.random.default_rng(seed)
-    samples = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
+    samples = bootstrap_means(diffs, n_boot, seed)
     low, high = np.percentile(samples, [2.5, 97.5])
     return PairedComparison(
         method=method,

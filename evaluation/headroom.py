@@ -24,7 +24,6 @@ their measured accuracy on the mixed matches of their exec+judge records.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import math
@@ -42,6 +41,7 @@ from daj.candidates import group_identical
 from daj.pools import Pool
 from daj.probes import Grouping
 from evaluation.methods import exec_expected
+from evaluation.metrics import bootstrap_means, oracle, problem_stats, random_expected
 from evaluation.records import SelectionRecord
 from evaluation.sampling import Draw
 
@@ -140,8 +140,8 @@ def draw_outcomes(draw: Draw, pool: Pool, grouping: Grouping | None) -> DrawOutc
     if grouping is None:
         players = sorted(set(group_identical(codes)))
         leaves = knockout_leaves(players, labels, {p: float(labels[p]) for p in players}, None, 0.0)
-        random = sum(labels) / len(labels)
-        return DrawOutcomes(draw.task_id, draw.seed, False, random, random, float(any(labels)),
+        random = random_expected(labels)
+        return DrawOutcomes(draw.task_id, draw.seed, False, random, random, oracle(labels),
                             len({labels[p] for p in players}) > 1, {rule: leaves for rule in RULES})
     players = seeded_order(grouping.players())
     sizes = {player: grouping.size(player) for player in players}
@@ -149,9 +149,8 @@ def draw_outcomes(draw: Draw, pool: Pool, grouping: Grouping | None) -> DrawOutc
     # rate, as exec-cluster's uniform pick among its members is.
     values = {player: _cluster_pass_rate(grouping, labels, player) for player in players}
     return DrawOutcomes(
-        draw.task_id, draw.seed, True, exec_expected("exec-cluster", grouping, labels), sum(labels) / len(labels),
-        float(any(labels)),
-        len({labels[p] for p in players}) > 1,
+        draw.task_id, draw.seed, True, exec_expected("exec-cluster", grouping, labels), random_expected(labels),
+        oracle(labels), len({labels[p] for p in players}) > 1,
         {rule: knockout_leaves(players, labels, values, sizes, margin) for rule, margin in RULES.items()},
     )
 
@@ -204,10 +203,8 @@ def simulated(outcomes: Sequence[DrawOutcomes], rule: str, accuracy: float) -> n
 
 
 def bootstrap_mean_ci(values: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """Percentile 95% interval of the mean over problems (the resampling unit of every CI in evaluation)."""
-    rng = np.random.default_rng(seed)
-    samples = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
-    low, high = np.percentile(samples, [2.5, 97.5])
+    """Percentile 95% interval of the mean over problems, resampled as `daj compare` resamples."""
+    low, high = np.percentile(bootstrap_means(values, n_boot, seed), [2.5, 97.5])
     return float(low), float(high)
 
 
@@ -234,20 +231,19 @@ def needed_accuracy(points: Sequence[Point], target: float) -> tuple[float | Non
 def mixed_match_accuracy(records: Sequence[SelectionRecord]) -> tuple[float | None, int]:
     """A real judge's accuracy on the mixed matches it was shown in exec+judge records: each match's orders merged
     as the service merges them (mean probability), before the combine rule; an exact 0.5 counts half."""
+    from service.embedded import OrderedVerdict, merge_orders
+
     credits = []
     for record in records:
-        by_match: dict[tuple[int, tuple[int, int]], list[float]] = defaultdict(list)
+        by_match: dict[tuple[int, tuple[int, int]], list[OrderedVerdict]] = defaultdict(list)
         for judgment in record.judgments:
-            if judgment.probability is None:
+            verdict = OrderedVerdict(judgment.order[0], judgment.order[1], judgment.probability)
+            by_match[(judgment.round, judgment.pair)].append(verdict)
+        for (round_index, pair), verdicts in by_match.items():
+            if record.labels[pair[0]] == record.labels[pair[1]]:
                 continue
-            first = judgment.order[0]
-            p_first = judgment.probability if first == judgment.pair[0] else 1.0 - judgment.probability
-            by_match[(judgment.round, judgment.pair)].append(p_first)
-        for (_, (a, b)), probabilities in by_match.items():
-            if record.labels[a] == record.labels[b]:
-                continue
-            p_a = sum(probabilities) / len(probabilities)
-            credits.append(0.5 if p_a == 0.5 else float((p_a > 0.5) == record.labels[a]))
+            merged = merge_orders(round_index, pair, verdicts)
+            credits.append(0.5 if merged.decided_by == "tie_rule" else float(record.labels[merged.winner]))
     return (sum(credits) / len(credits) if credits else None), len(credits)
 
 
@@ -385,7 +381,8 @@ def run_headroom(outcomes: Sequence[DrawOutcomes], out: Path, target: float,
     for run_dir, run_records in judged.items():
         records = [r for r in run_records if r.method == "exec+judge" and r.n == n and (r.task_id, r.seed) in drawn]
         accuracy, matches = mixed_match_accuracy(records)
-        pass1 = per_problem_records(records)
+        stats = problem_stats(records)
+        pass1 = float(np.mean([problem.selected for problem in stats])) if stats else None
         judges.append({"name": run_dir.name, "accuracy": accuracy, "matches": matches, "pass1": pass1,
                        "records": len(records)})
     report = build_report(outcomes, target, judges, command, n_boot)
@@ -396,13 +393,3 @@ def run_headroom(outcomes: Sequence[DrawOutcomes], out: Path, target: float,
     return report
 
 
-def per_problem_records(records: Sequence[SelectionRecord]) -> float | None:
-    """Mean over problems of the mean selected over a problem's records."""
-    grouped: dict[str, list[float]] = defaultdict(list)
-    for record in records:
-        grouped[record.task_id].append(record.selected)
-    return float(np.mean([np.mean(values) for values in grouped.values()])) if grouped else None
-
-
-def collect_sync(pools: Sequence[Pool], draws: Sequence[Draw], max_candidates: int) -> list[DrawOutcomes]:
-    return asyncio.run(collect(pools, draws, max_candidates))

@@ -169,6 +169,12 @@ def bootstrap_ci(
     )
 
 
+def bootstrap_means(values: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
+    """`n_boot` means of `values` resampled with replacement (one value per problem), with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    return values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+
+
 def _percentiles(values: np.ndarray, tail: float) -> tuple[float, float]:
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
