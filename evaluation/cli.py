@@ -16,6 +16,17 @@ from daj.pools import META_HALVES
 app = typer.Typer(help="Best-of-N evaluation of the judge and baselines on labelled pools.", no_args_is_help=True)
 
 
+PoolFiles = Annotated[
+    list[Path],
+    typer.Option("--pools", help="Pool file(s), .jsonl or .jsonl.gz (repeatable).", exists=True, dir_okay=False),
+]
+
+
+def _check_meta_half(meta_half: str | None) -> None:
+    if meta_half not in (None, *META_HALVES):
+        raise typer.BadParameter(" or ".join(META_HALVES), param_hint="--meta-half")
+
+
 @app.callback()
 def _group() -> None:
     """Evaluation commands."""
@@ -37,10 +48,7 @@ def _ints(text: str, option: str) -> tuple[int, ...]:
 
 @app.command("eval")
 def eval_command(
-    pools: Annotated[
-        list[Path],
-        typer.Option("--pools", help="Pool file(s), .jsonl or .jsonl.gz (repeatable).", exists=True, dir_okay=False),
-    ],
+    pools: PoolFiles,
     out: Annotated[Path, typer.Option(help="Output dir: records.jsonl (resume cache), report.json/.md, plots.")],
     n: Annotated[str, typer.Option("--n", help="Candidates per selection, comma-separated.")] = "4,8,16",
     strategy: Annotated[str, typer.Option(help="Tournaments: knockout,round_robin.")] = "knockout,round_robin",
@@ -93,8 +101,7 @@ def eval_command(
         raise typer.BadParameter("verdict or reasoning", param_hint="--mode")
     if orders not in ("both", "single"):
         raise typer.BadParameter("both or single", param_hint="--orders")
-    if meta_half not in (None, *META_HALVES):
-        raise typer.BadParameter(" or ".join(META_HALVES), param_hint="--meta-half")
+    _check_meta_half(meta_half)
     config = EvalConfig(
         pools=tuple(pools),
         out=out,
@@ -196,10 +203,7 @@ def same_command(
 
 @app.command("headroom")
 def headroom_command(
-    pools: Annotated[
-        list[Path],
-        typer.Option("--pools", help="Pool file(s), .jsonl or .jsonl.gz (repeatable).", exists=True, dir_okay=False),
-    ],
+    pools: PoolFiles,
     out: Annotated[Path, typer.Option(help="Output dir: report.md, report.json, headroom.png.")],
     n: Annotated[int, typer.Option("--n", min=2, help="Candidates per selection.")] = 8,
     seeds: Annotated[int, typer.Option(min=1, help="Draws per problem (seeds 0..k-1), as in `daj eval`.")] = 5,
@@ -224,8 +228,7 @@ def headroom_command(
     from evaluation.runner import EvalConfigError, load_pools
     from evaluation.sampling import make_draws
 
-    if meta_half is not None and meta_half not in META_HALVES:
-        raise typer.BadParameter(f"expected one of {', '.join(META_HALVES)}", param_hint="--meta-half")
+    _check_meta_half(meta_half)
     try:
         loaded = load_pools(pools, max_problems, meta_half)
         judged_records = {run_dir: load_records(run_dir) for run_dir in judged or []}  # before the slow part
