@@ -75,11 +75,14 @@ def main() -> None:
     parser.add_argument("--pools", type=Path, default=Path("data/pools/humaneval_codegen16b_meta.jsonl.gz"))
     parser.add_argument("--problems", type=int, default=24)
     parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="as DAJ_DTYPE: auto = bf16 where the CPU has it natively, else float32")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/execution.json"))
     args = parser.parse_args()
     if "test" in args.pools.name:
         parser.error("benchmark on the meta split: the test split is for evaluation only")
 
+    from daj.hardware import machine_record
     from daj.pools import read_pools
     from daj.testing.loop_thread import LoopThread
     from service.app import build_engine
@@ -87,7 +90,7 @@ def main() -> None:
     from service.testing import start_service
 
     pools = [p for p in read_pools(args.pools) if len(p.candidates) >= args.n][: args.problems]
-    settings = Settings(max_concurrent_requests=64)
+    settings = Settings(max_concurrent_requests=64, dtype=args.dtype)
     loop_thread = LoopThread()
     engine = build_engine(settings)
     print(f"starting vLLM ({settings.model}, adapter {settings.default_adapter}) ...")
@@ -101,8 +104,10 @@ def main() -> None:
         service.stop()
         loop_thread.run(engine.close())
         loop_thread.close()
+    chosen = engine.dtype_choice
     report = {"pools": str(args.pools), "n": args.n, "problems": len(pools), "model": settings.model,
-              "adapter": settings.default_adapter, "rows": rows,
+              "adapter": settings.default_adapter, "machine": machine_record(chosen.dtype if chosen else None),
+              "dtype_reason": chosen.reason if chosen else None, "rows": rows,
               "summary": {mode: summary(rows[mode]) for mode in MODES}}
     report["ratio_p50"] = report["summary"]["auto"]["p50_s"] / report["summary"]["off"]["p50_s"]
     report["ratio_p95"] = report["summary"]["auto"]["p95_s"] / report["summary"]["off"]["p95_s"]
@@ -112,7 +117,9 @@ def main() -> None:
 
 
 def print_table(report: dict) -> None:  # type: ignore[type-arg]
-    table = Table(title=f"/select wall time, N={report['n']}, {report['problems']} problems, cold caches")
+    machine = report["machine"]
+    table = Table(title=f"/select wall time, N={report['n']}, {report['problems']} problems, cold caches; "
+                        f"{machine['cpu']}, {machine['cores']} cores, dtype {machine['dtype']}")
     for column in ("pipeline", "p50 s", "p95 s", "mean s", "judge calls / selection", "executed"):
         table.add_column(column, justify="right")
     names = {"auto": "execution + judge (default)", "off": "judge only (knockout)"}

@@ -99,6 +99,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from daj.hardware import machine_record
     from daj.lora import Adapter, adapter_content_hash
     from daj.models import resolve_model
     from service.engine.vllm_local import VllmEngine
@@ -119,7 +120,9 @@ def main() -> None:
     rows = summarise(asyncio.run(run()))
     label = f"{args.model} + {args.adapter}" if args.adapter else args.model
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"judge": label, "pairs": len(pairs), "rows": rows}, indent=2))
+    chosen = engine.dtype_choice
+    args.out.write_text(json.dumps({"judge": label, "machine": machine_record(chosen.dtype if chosen else None),
+                                    "pairs": len(pairs), "rows": rows}, indent=2))
     table = Table(title=f"Prompt injection into the failing program ({label}, {len(pairs)} pairs x 2 orders)")
     for column in ("attack", "judgments", "failing program wins", "flips (of clean correct)", "mean P shift"):
         table.add_column(column, justify="right")

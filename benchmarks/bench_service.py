@@ -168,9 +168,12 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=100)
     parser.add_argument("--throughput-selections", type=int, default=32)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="as DAJ_DTYPE: auto = bf16 where the CPU has it natively, else float32")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/service.json"))
     args = parser.parse_args()
 
+    from daj.hardware import machine_record
     from daj.models import resolve_model
     from daj.testing.loop_thread import LoopThread
     from daj.testing.redis_server import RedisServer
@@ -181,7 +184,7 @@ def main() -> None:
 
     model = str(build_tiny_model()) if args.model == "tiny" else resolve_model(args.model)
     loop_thread = LoopThread()
-    engine = VllmEngine(model, max_model_len=4096, kv_cache_gib=2)
+    engine = VllmEngine(model, max_model_len=4096, kv_cache_gib=2, dtype=args.dtype)
     print(f"starting vLLM on {model} ...")
     loop_thread.run(engine.start())
     redis = RedisServer().start()
@@ -208,7 +211,10 @@ def main() -> None:
         redis.close()
         loop_thread.run(engine.close())
         loop_thread.close()
-    report = {"model": args.model, "overhead": overhead, "repeat_latency": latency, "throughput": throughput}
+    chosen = engine.dtype_choice
+    report = {"model": args.model, "machine": machine_record(chosen.dtype if chosen else None),
+              "dtype_reason": chosen.reason if chosen else None, "overhead": overhead, "repeat_latency": latency,
+              "throughput": throughput}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print_tables(report)
@@ -216,6 +222,9 @@ def main() -> None:
 
 def print_tables(report: dict) -> None:  # type: ignore[type-arg]
     console = Console()
+    machine = report["machine"]
+    console.print(f"{machine['cpu']}, {machine['cores']} cores, dtype {machine['dtype']} ({report['dtype_reason']}); "
+                  f"vLLM {machine['vllm']}, torch {machine['torch']}")
     table = Table(title=f"Selections, cold cache ({report['model']})")
     for column in ("strategy", "N", "judge calls", "service s", "raw engine s", "overhead (<=1.10)"):
         table.add_column(column, justify="right")

@@ -34,9 +34,9 @@ def merged_default_adapter(settings: Settings) -> Adapter | None:
     if mode == "off" or not name or settings.backend != "vllm":
         return None
     if mode == "auto":
-        from vllm.platforms import current_platform
+        from service.engine.vllm_local import vllm_runs_on_cpu
 
-        if not current_platform.is_cpu():  # on a GPU LoRA costs little and keeps every adapter available
+        if not vllm_runs_on_cpu():  # on a GPU LoRA costs little and keeps every adapter available
             return None
     folder = settings.adapters_dir / name
     if (refused := prompt_version_problem(folder, PROMPT_VERSIONS)) is not None:
@@ -62,7 +62,9 @@ def build_engine(settings: Settings) -> JudgeEngine:
     from service.engine.vllm_local import VllmEngine
 
     return VllmEngine(model_path, max_model_len=settings.max_model_len, kv_cache_gib=settings.kv_cache_gib,
-                      merged_adapter=merged_default_adapter(settings), merge_cache_dir=settings.cache_dir)
+                      merged_adapter=merged_default_adapter(settings), merge_cache_dir=settings.cache_dir,
+                      dtype=settings.dtype, compile=settings.compile,
+                      compile_cache_dir=settings.cache_dir / "vllm-compile")
 
 
 def max_body_bytes(settings: Settings) -> int:

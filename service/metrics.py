@@ -45,6 +45,10 @@ class Metrics:
         self.execution_budget_exceeded = Counter(
             "daj_execution_budget_exceeded", "Selections whose execution ran over its budget", registry=r
         )
+        self.judge_dtype = Gauge(
+            "daj_judge_dtype", "1 for the dtype the judge computes in, with the reason it was chosen",
+            ["dtype", "reason"], registry=r,
+        )
         self.selection_path = Counter(
             "daj_selection_path", "Selections by path: execution or judge only (and why)", ["path"], registry=r
         )

@@ -202,6 +202,20 @@ class SelectResponse(BaseModel):
 # ---- Server-sent events of a streamed selection (`stream: true`) ----
 
 
+class ReadyResponse(BaseModel):
+    """`GET /ready` once the judge is loaded."""
+
+    status: Literal["ready"] = "ready"
+    engine: Literal["ok"] = "ok"
+    cache: str = Field(description="`redis` or `memory`")
+    sandbox: str = Field(description="`ok`, or `unavailable: <why>` (selections then run on the judge alone)")
+    dtype: str | None = Field(None, description="The dtype the judge computes in (None: a remote server's choice).")
+    dtype_reason: str | None = Field(None, description="Why that dtype: DAJ_DTYPE, or what `auto` saw.")
+    engine_load_s: float | None = Field(None, description="Seconds from the start of loading to ready.")
+    startup_s: dict[str, float] = Field(default_factory=dict, description="Where loading spent its time, by "
+                                        "phase (dtype, merge, tokenizer, engine, warm_up), in seconds.")
+
+
 class StartEvent(BaseModel):
     candidates: int
     unique_candidates: int

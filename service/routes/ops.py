@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from service.auth import require_api_key
 from service.errors import ApiError, ErrorResponse
+from service.protocol import ReadyResponse
 from service.state import ServiceState
 
 router = APIRouter(tags=["ops"])
@@ -28,10 +29,17 @@ async def health(request: Request) -> dict[str, str]:
 
 
 @guarded.get("/ready", responses={503: {"model": ErrorResponse, "description": "engine or Redis not available"}})
-async def ready(request: Request) -> dict[str, str]:
+async def ready(request: Request) -> ReadyResponse:
     """Readiness: the engine is loaded and healthy, and Redis is reachable (or not configured). `sandbox` says
-    whether candidates can run (`ok`) or why not; without it selections still run, on the judge alone."""
+    whether candidates can run (`ok`) or why not; without it selections still run, on the judge alone. `dtype`
+    and `dtype_reason` say what the judge computes in and why.
+
+    While the judge loads, 503 with code `execution_only` once the sandbox works (selections that execution alone
+    decides are answered, the rest get 503 `engine_loading`), else `engine_loading` (none is answered yet)."""
     state = _state(request)
+    if state.answers_while_loading and not state.engine_error:
+        raise ApiError(503, f"{state.loading_status()}; selections that execution alone decides are answered "
+                       "meanwhile, the rest get 503 engine_loading", "execution_only", headers={"Retry-After": "5"})
     state.require_engine()
     try:
         await state.engine.check_health()
@@ -44,7 +52,11 @@ async def ready(request: Request) -> dict[str, str]:
     if not executor.checked:
         raise ApiError(503, "the sandbox self-check is running", "sandbox_checking", headers={"Retry-After": "1"})
     sandbox = "ok" if executor.available else f"unavailable: {executor.error}"
-    return {"status": "ready", "engine": "ok", "cache": state.cache.kind, "sandbox": sandbox}
+    choice = state.engine.dtype_choice
+    return ReadyResponse(cache=state.cache.kind, sandbox=sandbox, dtype=choice.dtype if choice else None,
+                         dtype_reason=choice.reason if choice else None,
+                         engine_load_s=round(state.engine_load_s, 1) if state.engine_load_s is not None else None,
+                         startup_s=dict(state.engine.startup_s))
 
 
 @guarded.get("/metrics", response_class=Response)

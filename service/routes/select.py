@@ -37,13 +37,16 @@ _SSE = {"content": {"text/event-stream": {"description": f"events: {', '.join(EV
 async def select(body: SelectRequest, request: Request) -> SelectResponse | StreamingResponse:
     """Pick the best candidate program with pairwise judge tournaments."""
     state: ServiceState = request.app.state.daj
-    state.require_engine()
+    # While the judge loads, a selection runs until it needs the judge (then 503 engine_loading): one that
+    # execution decides is answered (SelectionService.run, its gate).
     prepared = state.selection.prepare(body)
     slot = state.limiter.acquire()
     selection_id = request.state.request_id
+    if body.stream and not state.judge_ready:
+        return await _stream_decided_without_judge(state, prepared, selection_id, slot)
     if body.stream:
         return StreamingResponse(_stream(state, prepared, selection_id, slot), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                 headers=_SSE_HEADERS)
     state.metrics.inflight.inc()
     try:
         return await state.selection.run(prepared, selection_id)
@@ -52,6 +55,7 @@ async def select(body: SelectRequest, request: Request) -> SelectResponse | Stre
         slot.release()
 
 
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # An SSE comment: clients ignore it, but it resets every idle timer between them and the service.
 KEEPALIVE_FRAME = ": keep-alive\n\n"
 
@@ -68,6 +72,32 @@ async def next_frame(queue: asyncio.Queue[str | None], keepalive_s: float) -> st
         return await asyncio.wait_for(queue.get(), keepalive_s)
     except TimeoutError:  # the pending get is cancelled without taking an item: nothing is lost
         return KEEPALIVE_FRAME
+
+
+async def _stream_decided_without_judge(state: ServiceState, prepared: PreparedSelection, selection_id: str,
+                                        slot: Slot) -> StreamingResponse:
+    """A stream while the judge loads: the selection runs to its end first (execution only, so seconds), and its
+    events are sent after. One that turns out to need the judge is then a 503 before any event, like a plain
+    request, instead of an error event in a stream that began with 200."""
+    frames: list[str] = []
+
+    async def emit(name: str, payload: BaseModel) -> None:
+        frames.append(sse_frame(name, payload))
+
+    state.metrics.inflight.inc()
+    try:
+        result = await state.selection.run(prepared, selection_id, emit)
+    finally:
+        state.metrics.inflight.dec()
+        slot.release()
+    frames.append(sse_frame("result", result))
+
+    async def replay() -> AsyncIterator[str]:
+        for frame in frames:
+            yield frame
+
+    return StreamingResponse(replay(), media_type="text/event-stream",
+                             headers=_SSE_HEADERS)
 
 
 async def _stream(

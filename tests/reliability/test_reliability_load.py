@@ -82,7 +82,7 @@ def run_load(url: str, selections: int, clients: int, redis: RedisServer | None,
         return list(pool.map(task, bodies))
 
 
-def _report(name: str, outcomes: list[Outcome], wall_s: float) -> dict:  # type: ignore[type-arg]
+def _report(name: str, outcomes: list[Outcome], wall_s: float, dtype: str | None) -> dict:  # type: ignore[type-arg]
     latencies = sorted(o.latency_s * 1000 for o in outcomes)
     report = {
         "selections": len(outcomes),
@@ -95,8 +95,11 @@ def _report(name: str, outcomes: list[Outcome], wall_s: float) -> dict:  # type:
     }
     # Written only on request (e.g. DAJ_LOAD_REPORT_DIR=benchmarks/results), so a test run never dirties the repo.
     if out_dir := os.environ.get("DAJ_LOAD_REPORT_DIR"):
+        from daj.hardware import machine_record
+
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / f"load-{name}.json").write_text(json.dumps(report, indent=2))
+        recorded = {**report, "machine": machine_record(dtype)}
+        (Path(out_dir) / f"load-{name}.json").write_text(json.dumps(recorded, indent=2))
     print(f"\nload {name}: {json.dumps(report)}")
     return report
 
@@ -105,7 +108,8 @@ def _report(name: str, outcomes: list[Outcome], wall_s: float) -> dict:  # type:
 def test_load_with_redis_restarted_mid_run(redis_service, session_redis: RedisServer, selections: int) -> None:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     outcomes = run_load(redis_service.url, selections, clients=32, redis=session_redis)
-    report = _report(f"{selections}", outcomes, time.perf_counter() - started)
+    choice = redis_service.app.state.daj.engine.dtype_choice
+    report = _report(f"{selections}", outcomes, time.perf_counter() - started, choice.dtype if choice else None)
     assert all(o.status == 200 for o in outcomes), report["status_counts"]
     assert all(o.winner_ok for o in outcomes), "a response named a winner that is not one of its own candidates"
     assert report["cache_hits"] > 0  # repeats were served from the cache (before the outage or after it)
