@@ -190,10 +190,12 @@ def same_command(
     except (CompareError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo("| selections | missing | same picks | judgments | same verdicts | max abs dP |")
-    typer.echo("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    typer.echo("| selections | missing | same picks | judgments | same verdicts | max abs dP | abs dP of all judgments "
+               "in both: median / p95 / max |")
+    typer.echo("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     typer.echo(f"| {result.selections} | {result.missing} | {result.same_picks} | {result.judgments} | "
-               f"{result.same_verdicts} | {result.max_dp:.2e} |")
+               f"{result.same_verdicts} | {result.max_dp:.2e} | {result.dp_quantile(0.5):.2e} / "
+               f"{result.dp_quantile(0.95):.2e} / {result.dp_quantile(1.0):.2e} |")
     for line in result.differences:
         typer.echo(f"differs: {line}")
     holds = result.holds(tolerance)

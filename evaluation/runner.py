@@ -86,6 +86,7 @@ class EvalConfig:
         from daj.probes import PROBES_VERSION
         from evaluation.backends import eval_settings
         from evaluation.pointwise import POINTWISE_PROMPT_VERSION
+        from service.embedded import resolve_dtype
 
         settings = eval_settings(self.model, self.judge_options, 2)
         adapter = self.judge_adapter()
@@ -99,6 +100,8 @@ class EvalConfig:
             "adapter_hash": _adapter_hash(adapter),
             "mode": self.mode,
             "orders": self.orders,
+            # The dtype changes verdicts in their last digits (bf16 rounding); a remote service chooses its own.
+            "dtype": None if self.url else resolve_dtype(settings.dtype).dtype,
             "prompt_version": prompt_version,
             "pointwise_prompt_version": POINTWISE_PROMPT_VERSION,
             "selection": {
@@ -107,6 +110,9 @@ class EvalConfig:
             },
         }
 
+
+# Runs pinned before the dtype was part of the configuration were served in bfloat16, the only dtype then.
+LEGACY_DTYPE = "bfloat16"
 
 SELECTION_SETTINGS = ("consensus_margin", "evidence_inputs", "execution_generated_inputs", "execution_case_s",
                       "execution_cpu_s", "execution_wall_s", "execution_output_chars", "execution_memory_mb",
@@ -194,6 +200,7 @@ def open_out_dir(config: EvalConfig) -> ResultCache:
     fingerprint = config.fingerprint()
     if pinned.exists():
         previous = json.loads(pinned.read_text())
+        previous.setdefault("dtype", LEGACY_DTYPE)
         if previous != fingerprint:
             changed = sorted(k for k in fingerprint.keys() | previous.keys() if previous.get(k) != fingerprint.get(k))
             raise EvalConfigError(

@@ -17,8 +17,15 @@ class Agreement:
     same_picks: int = 0
     judgments: int = 0
     same_verdicts: int = 0
-    max_dp: float = 0.0  # largest |P_new - P_old| over judgments with a probability in both
+    max_dp: float = 0.0  # largest |P_new - P_old| over same verdicts with a probability in both
+    # |P_new - P_old| of every judgment made in both runs with a probability in both, changed verdicts included:
+    # how far two numerically different runs (e.g. float32 against bfloat16) drift, not only where they agree.
+    dps: list[float] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)  # the first few, for the reader
+
+    def dp_quantile(self, q: float) -> float:
+        ordered = sorted(self.dps)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
     def holds(self, tolerance: float) -> bool:
         return (self.selections > 0 and self.missing == 0 and self.same_picks == self.selections
@@ -55,6 +62,8 @@ def _compare(old: SelectionRecord, new: SelectionRecord, result: Agreement) -> N
     for judgment in old.judgments:
         result.judgments += 1
         match = new_judgments.get((judgment.round, tuple(judgment.order)))
+        if match is not None and judgment.probability is not None and match.probability is not None:
+            result.dps.append(abs(judgment.probability - match.probability))
         if match is None or match.verdict != judgment.verdict:
             _note(result, f"{old.task_id} seed {old.seed} round {judgment.round} order {tuple(judgment.order)}: "
                           f"{judgment.verdict} -> {match.verdict if match else 'not judged'}")

@@ -64,11 +64,14 @@ def verdict_cache_key(
     code_a: str,
     code_b: str,
     evidence: str = "",
+    dtype: str | None = None,
 ) -> str:
     """`evidence` is the rendered evidence section (v2 prompts): the same programs shown other evidence are
-    another question."""
+    another question. `dtype` is what the judge computes in (None: a remote server's own): float32 and bfloat16
+    answer the same question with probabilities a rounding apart, so a cached verdict is only reused by a judge
+    that would have computed the very same one."""
     parts = [model, adapter, adapter_hash, prompt_version, mode, sampling, _sha256(problem), _sha256(code_a),
-             _sha256(code_b), _sha256(evidence) if evidence else None]
+             _sha256(code_b), _sha256(evidence) if evidence else None, dtype]
     return KEY_PREFIX + _sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")))
 
 

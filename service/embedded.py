@@ -11,6 +11,7 @@ from __future__ import annotations
 from service.app import build_engine, create_app
 from service.cache import Cache, CachedVerdict, MemoryVerdictCache, Storable, VerdictCache
 from service.engine.base import JudgeEngine
+from service.engine.vllm_local import resolve_dtype
 from service.errors import ApiError
 from service.execution import Executor
 from service.metrics import Metrics
@@ -40,6 +41,7 @@ __all__ = [
     "build_engine",
     "create_app",
     "merge_orders",
+    "resolve_dtype",
     "seeded_order",
     "with_consensus",
 ]

@@ -49,6 +49,9 @@ class Metrics:
             "daj_judge_dtype", "1 for the dtype the judge computes in, with the reason it was chosen",
             ["dtype", "reason"], registry=r,
         )
+        self.answered_while_judge_loads = Counter(
+            "daj_answered_while_judge_loads", "Selections execution decided before the judge was loaded", registry=r
+        )
         self.selection_path = Counter(
             "daj_selection_path", "Selections by path: execution or judge only (and why)", ["path"], registry=r
         )

@@ -307,7 +307,7 @@ class SelectionService:
         response = self._response(prepared, executed, report, tournament, judgments, usage, started, evidence_shown)
         if judge_loading and not tournament.outcomes:
             response.winner.reason += "; answered by execution alone, the judge is not loaded"
-            self.metrics.selection_path.labels("execution_while_judge_loads").inc()
+            self.metrics.answered_while_judge_loads.inc()
         self.metrics.selections.labels(request.strategy.value, request.mode.value).inc()
         return response
 
@@ -395,6 +395,7 @@ class SelectionService:
             adapter_hash=adapter.content_hash if adapter else None, prompt_version=prepared.prompt_version,
             mode=prepared.mode.value, sampling=self._sampling(prepared), problem=prepared.request.problem,
             code_a=code_a, code_b=code_b, evidence=render_evidence(evidence),
+            dtype=self.engine.dtype_choice.dtype if self.engine.dtype_choice else None,
         )
 
     async def _play_round(

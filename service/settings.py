@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models and build caches.")
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV-cache size (GiB).")
     compile: bool = Field(
-        True, description="Compile the judge with torch.compile (vLLM's default): ~15% faster bf16 calls on CPU, for "
-        "~60 s once per model, dtype and vLLM version (kept in DAJ_CACHE_DIR/vllm-compile); off = eager, a start "
+        True, description="Compile the judge with torch.compile (vLLM's default): ~13% faster bf16 calls on CPU, for "
+        "~70 s once per model, dtype and vLLM version (kept in DAJ_CACHE_DIR/vllm-compile); off = eager, a start "
         "without that first compilation."
     )
     dtype: DtypeRequest = Field(

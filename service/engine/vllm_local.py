@@ -47,6 +47,11 @@ def vllm_runs_on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
+def resolve_dtype(requested: DtypeRequest) -> DtypeChoice:
+    """The dtype an in-process engine serves for DAJ_DTYPE=`requested` on this host."""
+    return choose_dtype(requested, read_cpu(), on_gpu=not vllm_runs_on_cpu())
+
+
 class VllmEngine(JudgeEngine):
     def __init__(
         self,
@@ -136,7 +141,7 @@ class VllmEngine(JudgeEngine):
         self.startup_s["warm_up"] = round(time.perf_counter() - started, 2)
 
     def _choose_dtype(self) -> DtypeChoice:
-        return choose_dtype(self.requested_dtype, read_cpu(), on_gpu=not vllm_runs_on_cpu())
+        return resolve_dtype(self.requested_dtype)
 
     def _chosen_dtype(self) -> str:
         if self.dtype_choice is None:
@@ -300,6 +305,10 @@ class VllmEngine(JudgeEngine):
     async def close(self) -> None:
         if self._llm is not None:
             llm, self._llm = self._llm, None
+            # Stop reading outputs first: the engine core is about to go, and a reader still waiting on it would
+            # log its death as an error.
+            if (reader := getattr(llm, "output_handler", None)) is not None:
+                reader.cancel()
             # The engine holds nothing worth draining at shutdown (in-flight selections were given their grace
             # period already): a short timeout, then vLLM kills its processes, instead of its default 5 s.
             await asyncio.to_thread(llm.shutdown, ENGINE_SHUTDOWN_S)

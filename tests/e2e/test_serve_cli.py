@@ -154,6 +154,8 @@ def test_execution_decided_selections_are_answered_while_the_judge_loads(tiny_mo
         assert events[0] == "start" and events[-1] == "result" and "execution" in events
         assert "match_start" not in events
 
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        assert "daj_answered_while_judge_loads_total 2.0" in metrics  # the plain and the streamed one
         still_loading = httpx.get(f"{base}/ready", timeout=5)
         assert still_loading.json()["error"]["code"] == "execution_only", "the engine loaded before the checks ran"
         # Shut down mid-load: the engine core ignores SIGTERM while it initialises, so the service kills it.

@@ -47,6 +47,21 @@ def test_a_probability_moved_beyond_the_tolerance_is_a_change(seed0: list[Select
     result = agreement(seed0, changed, "pairwise", "knockout", 8, [0])
     assert result.same_picks == 123 and result.max_dp == pytest.approx(2e-3)
     assert not result.holds(1e-3) and result.holds(3e-3)
+    assert len(result.dps) == result.judgments and result.dp_quantile(1.0) == pytest.approx(2e-3)
+    assert result.dp_quantile(0.5) == 0.0  # one judgment of over a thousand moved
+
+
+def test_the_drift_of_changed_verdicts_counts_too(seed0: list[SelectionRecord]) -> None:
+    """A verdict that flips (a float32 run against a bf16 one near P = 0.5) is a change, and its |dP| is in the
+    drift distribution even though it is not in max_dp, which covers the verdicts that stayed the same."""
+    first = seed0[0]
+    judgment = first.judgments[0]
+    flipped = dataclasses.replace(judgment, verdict="B" if judgment.verdict == "A" else "A",
+                                  probability=1.0 - (judgment.probability or 0.0))
+    result = agreement(seed0, [dataclasses.replace(first, judgments=[flipped, *first.judgments[1:]]), *seed0[1:]],
+                       "pairwise", "knockout", 8, [0])
+    assert result.same_verdicts == result.judgments - 1 and result.max_dp == 0.0
+    assert result.dp_quantile(1.0) == pytest.approx(abs(1.0 - 2 * (judgment.probability or 0.0)))
 
 
 def test_a_changed_pick_verdict_or_missing_selection_is_reported(seed0: list[SelectionRecord],

@@ -14,7 +14,7 @@ def test_every_part_of_the_key_matters() -> None:
     base = verdict_cache_key(**BASE)
     variants = [("model", "m2"), ("adapter", "other"), ("adapter", None), ("adapter_hash", "h2"),
                 ("prompt_version", "v2"), ("mode", "reasoning"), ("sampling", {"max_tokens": 2, "temperature": 0.0}),
-                ("problem", "p2"), ("code_a", "b"), ("code_b", "a")]
+                ("problem", "p2"), ("code_a", "b"), ("code_b", "a"), ("dtype", "float32"), ("dtype", "bfloat16")]
     keys = {verdict_cache_key(**(BASE | {field: value})) for field, value in variants}
     assert base not in keys and len(keys) == len(variants)
 

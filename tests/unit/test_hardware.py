@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,24 @@ def test_the_dtype_setting_refuses_unknown_values(monkeypatch: pytest.MonkeyPatc
         Settings()
     monkeypatch.setenv("DAJ_DTYPE", "float32")
     assert Settings().dtype == "float32"
+
+
+def test_every_benchmark_result_names_its_machine() -> None:
+    """benchmarks/results/*.json: the CPU, its speed flags, the cores, the dtype and the versions of vLLM and
+    torch; the few results measured before that rule say so (`recorded: false`) instead of guessing."""
+    from daj.paths import repo_root
+
+    results = sorted((repo_root() / "benchmarks" / "results").glob("*.json"))
+    assert results
+    for path in results:
+        report = json.loads(path.read_text())
+        machines = [report.get("machine")] + [row.get("machine") for row in report.get("rows", [])
+                                               if isinstance(row, dict) and "machine" in row]
+        assert machines[0] is not None, f"{path.name} does not name its machine"
+        for machine in machines:
+            if machine.get("recorded") is False:
+                assert machine["note"], path.name
+                continue
+            assert machine["cpu"] and set(machine["cpu_flags"]) == set(SPEED_FLAGS), path.name
+            assert machine["cores"] >= 1 and machine["vllm"] and machine["torch"], path.name
+            assert "dtype" in machine, path.name
