@@ -84,7 +84,10 @@ def test_image_command_serves_health_then_ready(command: tuple[str, ...], tiny_m
         ready = _wait_for(
             lambda: _ok(httpx.get(f"{base}/ready", headers=auth, timeout=5)), 180, process, log_path, engine
         )
-        assert ready.json() == {"status": "ready", "engine": "ok", "cache": "redis", "sandbox": "ok"}
+        body = ready.json()
+        assert {key: body[key] for key in ("status", "engine", "cache", "sandbox")} == {
+            "status": "ready", "engine": "ok", "cache": "redis", "sandbox": "ok"}
+        assert body["dtype"] in ("float32", "bfloat16") and body["dtype_reason"].startswith("auto: ")
         engine.record()
         assert engine.processes, "the engine runs in child processes"
         for kind in kinds:  # the images' HEALTHCHECK, as Docker would run it inside the container
