@@ -116,7 +116,10 @@ def main() -> None:
     dtype = next((r["ready"].get("dtype") for r in runs if r.get("ready")), None)
     commit = subprocess.run(["git", "-C", str(args.repo), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    report = {"repo_commit": commit, "machine": machine_record(dtype), "runs": runs}
+    changed = subprocess.run(["git", "-C", str(args.repo), "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True).stdout.strip()
+    report = {"repo_commit": commit + ("+uncommitted changes" if changed else ""), "machine": machine_record(dtype),
+              "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print_table(report)
