@@ -126,11 +126,10 @@ def print_table(report: dict) -> None:  # type: ignore[type-arg]
     from rich.console import Console
     from rich.table import Table
 
-    machine = report["machine"]
-    flags = ", ".join(flag for flag, present in machine["cpu_flags"].items() if present) or "none"
-    cap = f", kernels capped at {report['isa_cap']}" if report["isa_cap"] else ""
-    table = Table(title=f"Judge by dtype on {machine['cpu']} ({machine['cores']} cores; {flags}{cap}); "
-                        f"vLLM {machine['vllm']}, torch {machine['torch']}")
+    from daj.hardware import machine_summary
+
+    cap = f"; kernels capped at {report['isa_cap']}" if report["isa_cap"] else ""
+    table = Table(title=f"Judge by dtype on {machine_summary(report['machine'])}{cap}")
     for column in ("dtype", "engine start s", "judge call s", "prompt tokens", "knockout N=8 s", "calls",
                    "s / call"):
         table.add_column(column, justify="right")

@@ -117,9 +117,10 @@ def main() -> None:
 
 
 def print_table(report: dict) -> None:  # type: ignore[type-arg]
-    machine = report["machine"]
+    from daj.hardware import machine_summary
+
     table = Table(title=f"/select wall time, N={report['n']}, {report['problems']} problems, cold caches; "
-                        f"{machine['cpu']}, {machine['cores']} cores, dtype {machine['dtype']}")
+                        f"{machine_summary(report['machine'])}")
     for column in ("pipeline", "p50 s", "p95 s", "mean s", "judge calls / selection", "executed"):
         table.add_column(column, justify="right")
     names = {"auto": "execution + judge (default)", "off": "judge only (knockout)"}

@@ -222,9 +222,9 @@ def main() -> None:
 
 def print_tables(report: dict) -> None:  # type: ignore[type-arg]
     console = Console()
-    machine = report["machine"]
-    console.print(f"{machine['cpu']}, {machine['cores']} cores, dtype {machine['dtype']} ({report['dtype_reason']}); "
-                  f"vLLM {machine['vllm']}, torch {machine['torch']}")
+    from daj.hardware import machine_summary
+
+    console.print(f"{machine_summary(report['machine'])} ({report['dtype_reason']})")
     table = Table(title=f"Selections, cold cache ({report['model']})")
     for column in ("strategy", "N", "judge calls", "service s", "raw engine s", "overhead (<=1.10)"):
         table.add_column(column, justify="right")

@@ -129,9 +129,9 @@ def print_table(report: dict) -> None:  # type: ignore[type-arg]
     from rich.console import Console
     from rich.table import Table
 
-    machine = report["machine"]
-    table = Table(title=f"daj serve start-up at {report['repo_commit']} on {machine['cpu']} ({machine['cores']} "
-                        f"cores), dtype {machine['dtype']}")
+    from daj.hardware import machine_summary
+
+    table = Table(title=f"daj serve start-up at {report['repo_commit']} on {machine_summary(report['machine'])}")
     columns = ("start", "/health s", "execution answer s", "/ready s", "tokenizer s", "vLLM weights s",
                "vLLM init + warm-up s", "engine s", "our warm-up s", "SIGTERM -> exit s")
     for column in columns:

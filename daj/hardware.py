@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 Dtype = Literal["float32", "bfloat16", "float16"]
 DtypeRequest = Literal["auto", "float32", "bfloat16", "float16"]
-DTYPE_REQUESTS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 # The flags that decide how fast a judge runs on a CPU (named as /proc/cpuinfo names them).
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -33,8 +32,9 @@ class HostCpu:
     cores: int  # the CPUs this process may run on (its affinity), not the machine's total
 
     @property
-    def native_bf16(self) -> bool:
-        return any(self.flags.get(flag, False) for flag in NATIVE_BF16_FLAGS)
+    def native_bf16(self) -> list[str]:
+        """The flags that give this CPU native bf16 (empty: bf16 is emulated)."""
+        return [flag for flag in NATIVE_BF16_FLAGS if self.flags.get(flag)]
 
 
 def read_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> HostCpu:
@@ -70,9 +70,8 @@ def choose_dtype(requested: DtypeRequest, cpu: HostCpu, on_gpu: bool) -> DtypeCh
         return DtypeChoice(requested, f"DAJ_DTYPE={requested}")
     if on_gpu:
         return DtypeChoice("bfloat16", "auto: GPU")
-    native = [flag for flag in NATIVE_BF16_FLAGS if cpu.flags.get(flag)]
-    if native:
-        return DtypeChoice("bfloat16", f"auto: the CPU has native bf16 ({', '.join(native)})")
+    if cpu.native_bf16:
+        return DtypeChoice("bfloat16", f"auto: the CPU has native bf16 ({', '.join(cpu.native_bf16)})")
     return DtypeChoice("float32", "auto: the CPU has no native bf16 (no avx512_bf16 or amx_bf16), where bf16 is "
                                   "emulated and several times slower than float32")
 
@@ -102,3 +101,12 @@ def machine_record(dtype: str | None = None) -> dict[str, Any]:
         "torch": package_version("torch"),
         "platform": platform.platform(),
     }
+
+
+def machine_summary(record: dict[str, Any]) -> str:
+    """One line naming a `machine_record`, for the title of a benchmark's table: a number without its CPU, its
+    bf16 support and its dtype says little."""
+    flags = ", ".join(flag for flag, present in record["cpu_flags"].items() if present) or "no speed flags"
+    dtype = f"; dtype {record['dtype']}" if record.get("dtype") else ""
+    return (f"{record['cpu']}, {record['cores']} cores ({flags}){dtype}; vLLM {record['vllm']}, "
+            f"torch {record['torch']}")

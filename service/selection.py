@@ -117,8 +117,7 @@ class JudgeGate(Protocol):
     """Whether the judge can take calls now (the service's start-up state): selections that execution decides
     are answered without it while it loads; the others get the gate's error."""
 
-    @property
-    def judge_ready(self) -> bool: ...
+    engine_ready: bool
 
     def require_engine(self) -> None:
         """Raise the ApiError a request that needs the judge gets now (503 engine_loading, engine_failed)."""
@@ -153,7 +152,7 @@ class SelectionService:
 
     @property
     def judge_ready(self) -> bool:
-        return self.gate is None or self.gate.judge_ready
+        return self.gate is None or self.gate.engine_ready
 
     @classmethod
     def build(cls, settings: Settings, engine: JudgeEngine | None, verdict_cache: VerdictCache, executor: Executor,

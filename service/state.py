@@ -81,13 +81,9 @@ class ServiceState:
             logger.error("engine failed to start: %s", self.engine_error, exc_info=exc)
 
     @property
-    def judge_ready(self) -> bool:
-        return self.engine_ready
-
-    @property
     def answers_while_loading(self) -> bool:
         """While the judge loads, selections that execution decides are answered: once the sandbox works."""
-        return not self.engine_ready and self.executor.available
+        return not self.engine_ready and not self.engine_error and self.executor.available
 
     def require_engine(self) -> None:
         if self.engine_error:

@@ -105,7 +105,7 @@ class VllmEngine(JudgeEngine):
         os.environ[lifeline.OWNER_ENV] = str(os.getpid())
         if (plugins := os.environ.get("VLLM_PLUGINS")) and lifeline.PLUGIN_NAME not in plugins.split(","):
             os.environ["VLLM_PLUGINS"] = f"{plugins},{lifeline.PLUGIN_NAME}"
-        self.dtype_choice = await self._timed("dtype", self._choose_dtype)
+        self.dtype_choice = await self._timed("dtype", resolve_dtype, self.requested_dtype)
         logger.info("judge dtype %s (%s)", self.dtype_choice.dtype, self.dtype_choice.reason)
         if self.merged_adapter is not None:
             self.model_path = await self._timed("merge", self._merge, self.merged_adapter)
@@ -113,7 +113,7 @@ class VllmEngine(JudgeEngine):
         self._choice_ids = self.choice_token_ids()
         # The thread itself stores the engine, so a shutdown that arrives mid-build still finds it and shuts it
         # down (no orphaned engine processes).
-        await self._timed("engine", self._build)
+        await self._timed("engine", self._build, self.dtype_choice.dtype)
         await self._warm_up()
         logger.info("engine started: %s", ", ".join(f"{phase} {s:.1f} s" for phase, s in self.startup_s.items()))
 
@@ -140,14 +140,6 @@ class VllmEngine(JudgeEngine):
                                         self.merged_adapter)
         self.startup_s["warm_up"] = round(time.perf_counter() - started, 2)
 
-    def _choose_dtype(self) -> DtypeChoice:
-        return resolve_dtype(self.requested_dtype)
-
-    def _chosen_dtype(self) -> str:
-        if self.dtype_choice is None:
-            raise EngineError("the dtype is chosen in start(), before the engine is built")
-        return self.dtype_choice.dtype
-
     def _merge(self, adapter: Adapter) -> str:
         from daj.lora import cached_merge
 
@@ -156,7 +148,7 @@ class VllmEngine(JudgeEngine):
         logger.info("serving adapter %s merged into the base weights (%s)", adapter.name, folder)
         return str(folder)
 
-    def _build(self) -> None:
+    def _build(self, dtype: str) -> None:
         self._children_before_build = {process.pid for process in multiprocessing.active_children()}
         if self._abandoned:
             raise EngineError("the service shut down while the engine was loading")
@@ -165,7 +157,7 @@ class VllmEngine(JudgeEngine):
 
         args = AsyncEngineArgs(
             model=self.model_path,
-            dtype=self._chosen_dtype(),  # explicit: vLLM on CPU resolves even a float32 config to bf16
+            dtype=dtype,  # explicit: vLLM on CPU resolves even a float32 config to bf16
             max_model_len=self.max_model_len,
             enable_lora=self.merged_adapter is None,
             max_lora_rank=self.max_lora_rank,

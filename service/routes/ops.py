@@ -37,7 +37,7 @@ async def ready(request: Request) -> ReadyResponse:
     While the judge loads, 503 with code `execution_only` once the sandbox works (selections that execution alone
     decides are answered, the rest get 503 `engine_loading`), else `engine_loading` (none is answered yet)."""
     state = _state(request)
-    if state.answers_while_loading and not state.engine_error:
+    if state.answers_while_loading:
         raise ApiError(503, f"{state.loading_status()}; selections that execution alone decides are answered "
                        "meanwhile, the rest get 503 engine_loading", "execution_only", headers={"Retry-After": "5"})
     state.require_engine()

@@ -42,7 +42,7 @@ async def select(body: SelectRequest, request: Request) -> SelectResponse | Stre
     prepared = state.selection.prepare(body)
     slot = state.limiter.acquire()
     selection_id = request.state.request_id
-    if body.stream and not state.judge_ready:
+    if body.stream and not state.engine_ready:
         return await _stream_decided_without_judge(state, prepared, selection_id, slot)
     if body.stream:
         return StreamingResponse(_stream(state, prepared, selection_id, slot), media_type="text/event-stream",

@@ -25,28 +25,22 @@ LOADING_CODES = {"engine_loading", "execution_only"}
 
 
 def test_daj_serve_answers_health_at_once_and_ready_once_loaded(tiny_model_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "DAJ_MODEL": str(tiny_model_dir), "DAJ_PORT": str(port), "DAJ_LOG_LEVEL": "warning",
-           "DAJ_DEFAULT_ADAPTER": ""}
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    process, base, log_path = _serve(tiny_model_dir, tmp_path, DAJ_LOG_LEVEL="warning")
     try:
-        health = wait_until_ok(f"{base}/health", 60, process, tmp_path / "serve.log")
+        health = wait_until_ok(f"{base}/health", 60, process, log_path)
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         first_ready = httpx.get(f"{base}/ready", timeout=5)
         if first_ready.status_code == 503:  # still loading: the one error shape, with a retry hint
             assert first_ready.json()["error"]["code"] in LOADING_CODES
-        ready = wait_until_ok(f"{base}/ready", 120, process, tmp_path / "serve.log")
+        ready = wait_until_ok(f"{base}/ready", 120, process, log_path)
         assert ready.json()["status"] == "ready"
         children = psutil.Process(process.pid).children(recursive=True)
         assert children, "the engine runs in child processes"
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
-        log.close()
     # uvicorn shuts down gracefully, then re-raises SIGTERM, so -SIGTERM is a clean exit too.
-    assert code in (0, -signal.SIGTERM), (tmp_path / "serve.log").read_text()[-3000:]
+    assert code in (0, -signal.SIGTERM), log_path.read_text()[-3000:]
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"engine processes left running: {alive}"
 
@@ -63,13 +57,7 @@ def test_an_engine_that_dies_while_loading_turns_ready_into_engine_failed(tiny_m
     weights = (broken / "model.safetensors").read_bytes()
     header_end = 8 + struct.unpack("<Q", weights[:8])[0]
     (broken / "model.safetensors").write_bytes(weights[:header_end + (len(weights) - header_end) // 2])
-    port = free_port()
-    env = {**os.environ, "DAJ_MODEL": str(broken), "DAJ_PORT": str(port), "DAJ_LOG_LEVEL": "warning",
-           "DAJ_DEFAULT_ADAPTER": ""}
-    log_path = tmp_path / "serve.log"
-    log = log_path.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    process, base, log_path = _serve(broken, tmp_path, DAJ_LOG_LEVEL="warning")
     try:
         wait_until_ok(f"{base}/health", 60, process, log_path)
         deadline = time.monotonic() + 120
@@ -92,7 +80,6 @@ def test_an_engine_that_dies_while_loading_turns_ready_into_engine_failed(tiny_m
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
-        log.close()
     assert code in (0, -signal.SIGTERM), log_path.read_text()[-3000:]
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"processes left running: {alive}"
@@ -104,8 +91,9 @@ def _serve(model: Path, tmp_path: Path, **env: str) -> tuple[subprocess.Popen[by
     full_env = {**os.environ, "DAJ_MODEL": str(model), "DAJ_PORT": str(port), "DAJ_LOG_LEVEL": "info",
                 "DAJ_DEFAULT_ADAPTER": "", **env}
     log_path = tmp_path / "serve.log"
-    process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=full_env, stdout=log_path.open("w"),
-                               stderr=subprocess.STDOUT)
+    with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "daj_cli", "serve"], env=full_env, stdout=log,
+                                   stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{port}", log_path
 
 

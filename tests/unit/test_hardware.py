@@ -34,9 +34,9 @@ def test_the_cpu_model_and_its_speed_flags_are_read_from_cpuinfo(tmp_path: Path)
     zen3 = _cpu(tmp_path, ZEN3)
     assert zen3.model == "AMD EPYC 7B13"
     assert zen3.flags == {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False, "amx_tile": False}
-    assert not zen3.native_bf16
+    assert zen3.native_bf16 == []
     xeon = _cpu(tmp_path, SAPPHIRE_RAPIDS)
-    assert xeon.native_bf16 and all(xeon.flags[flag] for flag in SPEED_FLAGS)
+    assert xeon.native_bf16 == ["avx512_bf16", "amx_bf16"] and all(xeon.flags[flag] for flag in SPEED_FLAGS)
     assert zen3.cores >= 1
 
 
@@ -98,3 +98,13 @@ def test_every_benchmark_result_names_its_machine() -> None:
             assert machine["cpu"] and set(machine["cpu_flags"]) == set(SPEED_FLAGS), path.name
             assert machine["cores"] >= 1 and machine["vllm"] and machine["torch"], path.name
             assert "dtype" in machine, path.name
+
+
+def test_a_machine_summary_names_the_cpu_its_bf16_support_and_the_dtype() -> None:
+    from daj.hardware import machine_summary
+
+    record = machine_record("float32") | {"cpu": "AMD EPYC 7B13", "cores": 2,
+                                          "cpu_flags": {flag: flag == "avx2" for flag in SPEED_FLAGS}}
+    line = machine_summary(record)
+    assert line.startswith("AMD EPYC 7B13, 2 cores (avx2); dtype float32; vLLM ")
+    assert "(no speed flags)" in machine_summary(record | {"cpu_flags": dict.fromkeys(SPEED_FLAGS, False)})
