@@ -8,15 +8,23 @@ import hashlib
 import json
 
 from daj.probes import CandidateRun, ProbeSet
-from sandbox.formats import TestSpec, probes
+from sandbox.formats import TestSpec, probes, stdio
 from sandbox.limits import Limits
 from sandbox.runner import execute, harness_version
 
 
 def probe_spec(probe_set: ProbeSet, case_seconds: float, output_chars: int) -> TestSpec:
-    """The `probes`-mode spec of a probe set: one mark and one normalised output per probe."""
-    return probes([probe.job() for probe in probe_set.probes], probe_set.entry_point, probe_set.prelude,
-                  case_seconds=case_seconds, output_chars=output_chars)
+    """The spec of a probe set, in the mode its shape asks for (`probes`: expressions with the entry point
+    bound; `stdio`: the whole program per probe): one mark and one normalised output per probe. `case_seconds`
+    is the time limit per probe unless the probe set carries its own."""
+    items = [probe.job() for probe in probe_set.probes]
+    seconds = probe_set.time_limit_s or case_seconds
+    if probe_set.run_mode == "stdio":
+        return stdio(items, case_seconds=seconds, output_chars=output_chars, checker=probe_set.checker,
+                     ignore_case=probe_set.ignore_case)
+    return probes(items, probe_set.entry_point, probe_set.prelude, case_seconds=seconds,
+                  output_chars=output_chars, program_prelude=probe_set.program_prelude,
+                  module_name=probe_set.module_name)
 
 
 def run_on_probes(code: str, probe_set: ProbeSet, limits: Limits, case_seconds: float, output_chars: int,

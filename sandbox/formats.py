@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-MODES = ("script", "io", "unittest", "cases", "probes")
+MODES = ("script", "io", "unittest", "cases", "probes", "stdio")
 
 # EvalPlus special oracles (evalplus/eval/__init__.py, unsafe_execute), keyed by entry point.
 _MBPP_SPECIAL = {
@@ -164,18 +164,46 @@ def probes(
     case_seconds: float = 1.0,
     output_chars: int = 200,
     max_timeouts: int = 3,
+    program_prelude: str = "",
+    module_name: str = "",
 ) -> TestSpec:
     """Behaviour probes: each item is ``{"kind", "call", "expected"}``. ``call`` is an expression whose value
     is recorded as deterministic text (checked against the ``expected`` expression when there is one), or for
     ``kind == "assert"`` an ``assert`` statement. The result has one mark (P/F/E/T) and one output per probe."""
-    return TestSpec(
-        "probes",
-        {
-            "probes": [dict(item) for item in items],
-            "entry_point": entry_point,
-            "prelude": prelude,
-            "case_seconds": case_seconds,
-            "output_chars": output_chars,
-            "max_timeouts": max_timeouts,
-        },
-    )
+    payload = {
+        "probes": [dict(item) for item in items],
+        "entry_point": entry_point,
+        "prelude": prelude,
+        "case_seconds": case_seconds,
+        "output_chars": output_chars,
+        "max_timeouts": max_timeouts,
+    }
+    if program_prelude or module_name:  # only when used: a function probe set's spec stays what it was
+        payload |= {"program_prelude": program_prelude, "module_name": module_name}
+    return TestSpec("probes", payload)
+
+
+def stdio(items: list[dict], case_seconds: float = 2.0, output_chars: int = 200, max_timeouts: int = 3,
+          checker: str = "", ignore_case: bool = False) -> TestSpec:
+    """Whole programs: each item is ``{"kind": "stdin", "stdin", "expected"}``. The program runs once per item as
+    ``__main__`` with ``stdin`` as its standard input, for at most ``case_seconds`` of CPU; its standard output is
+    compared with ``expected`` when there is one (docs/service.md gives the rules). The result has one mark, one
+    output text and one CPU time per item. A ``checker`` (a program run as ``checker INPUT OUTPUT ANSWER``, the
+    three as file paths, with the same CPU limit) judges each output instead: exit 0 is valid. ``ignore_case``:
+    the statement accepts the answer in any letter case (``yes`` for ``YES``)."""
+    payload = {"probes": [dict(item) for item in items], "case_seconds": case_seconds,
+               "output_chars": output_chars, "max_timeouts": max_timeouts}
+    if checker:
+        payload |= {"checker": checker, "checker_seconds": case_seconds}
+    if ignore_case:
+        payload["ignore_case"] = True
+    return TestSpec("stdio", payload)
+
+
+def generator_spec(runs: int, case_seconds: float = 2.0, output_chars: int = 20_000) -> TestSpec:
+    """An input generator: the program runs `runs` times as ``generator SEED`` (seeds 0..runs-1) with an empty
+    standard input; each run's standard output, as printed, is one input (at most `output_chars` characters,
+    else the run is marked E)."""
+    items = [{"kind": "stdin", "stdin": "", "argv": [str(seed)], "expected": None} for seed in range(runs)]
+    return TestSpec("stdio", {"probes": items, "case_seconds": case_seconds, "output_chars": output_chars,
+                              "max_timeouts": runs, "raw_outputs": True})

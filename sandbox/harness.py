@@ -27,6 +27,9 @@ import re
 import resource
 import signal
 import sys
+import threading
+import time
+from decimal import Decimal, InvalidOperation
 from hashlib import sha256 as _sha256
 
 # Every function below resolves builtins through this private copy (CPython binds a function's builtins from
@@ -271,9 +274,12 @@ class Reporter:
         except BaseException:
             pass
 
-    def outputs(self, texts: list) -> None:
-        """One ``DAJ-OUTPUTS`` line (JSON list of texts) before the verdict, for ``probes`` jobs."""
+    def outputs(self, texts: list, times: list | None = None) -> None:
+        """One ``DAJ-OUTPUTS`` line (JSON list of texts) before the verdict, for ``probes`` and ``stdio`` jobs,
+        and for ``stdio`` one ``DAJ-TIMES`` line (CPU seconds per probe)."""
         self._write(self._fd, f"DAJ-OUTPUTS {self._nonce} {self._dumps(texts)}\n".encode("utf-8", "replace"))
+        if times is not None:
+            self._write(self._fd, f"DAJ-TIMES {self._nonce} {self._dumps(times)}\n".encode())
 
     def finish(self, status: str, detail: str = "-", cases: str = "-") -> None:
         """Write the verdict and leave at once (no atexit hooks, no lingering candidate threads)."""
@@ -307,10 +313,15 @@ def _fresh_namespace(builtins_snapshot: dict) -> dict:
     return {"__builtins__": dict(builtins_snapshot), "__name__": "__test__"}
 
 
-def _exec_candidate(program: str) -> dict:
-    code = compile(program, "<candidate>", "exec")
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
-    exec(code, namespace)
+def _exec_candidate(program: str, job: dict | None = None) -> dict:
+    """The program's namespace after running it. A job may ask for a module name other than ``__main__`` (a
+    LeetCode class is imported, so its ``if __name__ == "__main__":`` demo does not run) and for trusted names
+    bound before it runs (``program_prelude``: the typing names and modules LeetCode provides)."""
+    job = job or {}
+    namespace = {"__name__": job.get("module_name") or "__main__", "__builtins__": builtins}
+    if job.get("program_prelude"):
+        exec(compile(job["program_prelude"], "<prelude>", "exec"), namespace)
+    exec(compile(program, "<candidate>", "exec"), namespace)
     return namespace
 
 
@@ -563,12 +574,22 @@ def _same(out, expected) -> bool:
     return False
 
 
+def _as_json_value(value, depth: int = 0):
+    """Tuples as lists, all the way down (LeetCode compares results as JSON)."""
+    if depth > _MAX_DEPTH:
+        return value
+    if type(value) in (list, tuple):
+        return [_as_json_value(v, depth + 1) for v in value]
+    return value
+
+
 def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, list]:
     """Each probe: an expression (``call``) whose value is recorded, checked against ``expected`` when given,
     or an ``assert`` statement (``kind == "assert"``). Marks P/F/E/T, one per probe, and one output text each."""
     setitimer, itimer = signal.setitimer, signal.ITIMER_REAL
     signal.signal(signal.SIGALRM, _on_alarm)
     limit, seconds = int(job.get("output_chars", 200)), float(job.get("case_seconds", 1.0))
+    json_results = bool(job.get("module_name"))  # LeetCode's results are JSON values: a tuple reads as a list
     marks: list[str] = []
     outputs: list[str] = []
     for probe in job["probes"]:
@@ -586,6 +607,8 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
                     text = "passed"
                 else:
                     value = eval(compile(probe["call"], "<case>", "eval"), test_ns)
+                    if json_results:
+                        value = _as_json_value(value)
                     text = _canon(value)
                     if probe.get("expected") is not None:
                         expected = eval(compile(probe["expected"], "<case>", "eval"), test_ns)
@@ -601,6 +624,226 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
         marks.append(mark)
         outputs.append(_capped(text, limit))
     return "".join(marks), outputs
+
+
+# ---- stdio: a whole program per probe, fed standard input, its standard output read back ---------------------
+# Each probe runs the program in a forked child (its own globals, recursion limit and threads), as `__main__`,
+# with the probe's text on fd 0 and a scratch file on fd 1. The child ends when its last non-daemon thread ends,
+# as a normal interpreter exit does (competitive programs often run `main` in a thread for its larger stack).
+# The runner keeps the clock: a child past its CPU limit, or past its wall limit (blocked, sleeping, a thread that
+# never ends), is a timeout; its process group is killed after every probe.
+_PROBE_STDIN = "/tmp/.daj-stdin"
+_PROBE_STDOUT = "/tmp/.daj-stdout"
+_PROBE_ANSWER = "/tmp/.daj-answer"
+
+
+def _join_threads() -> None:
+    main = threading.main_thread()
+    while True:
+        alive = [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+        if not alive:
+            return
+        for thread in alive:
+            thread.join()
+
+
+def _quit(code=None):
+    raise SystemExit(code)
+
+
+def _stdio_child(code, status_w: int, cpu_limit: float, argv: list, stdin_path: str, stdout_path: str) -> None:
+    """A forked child: run the program with ``argv`` and the two paths as fd 0 and 1, then write one status line
+    (``ok``, ``exit N``, ``raise X``, ``output limit``) to ``status_w`` and leave without running anything else.
+    A process the program forked that gets back here leaves without a status line (one writer, so ``ok`` stays
+    ``ok``)."""
+    status = "ok"
+    me, getpid, write, leave = os.getpid(), os.getpid, os.write, os._exit  # before the program can patch them
+    try:
+        os.setpgid(0, 0)
+        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        seconds = min(soft, math.ceil(cpu_limit) + 1)
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, min(hard, seconds + 1)))
+        for fd, path, flags in ((0, stdin_path, os.O_RDONLY), (1, stdout_path, os.O_WRONLY | os.O_TRUNC),
+                                (2, os.devnull, os.O_WRONLY)):
+            opened = os.open(path, flags)
+            os.dup2(opened, fd)
+            os.close(opened)
+        # The streams live as long as the child: no context manager.
+        sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # type: ignore[misc]  # noqa: SIM115
+        sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # type: ignore[misc]  # noqa: SIM115
+        sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # type: ignore[misc]  # noqa: SIM115
+        sys.argv = list(argv)
+        builtins.exit = builtins.quit = _quit  # type: ignore[assignment]  # what `site` gives a script (the sandbox runs without it)
+        raised: list = []
+        threading.excepthook = lambda args: raised.append(args.exc_type.__name__)
+        try:
+            exec(code, {"__name__": "__main__", "__builtins__": builtins})
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                status = f"exit {exc.code if isinstance(exc.code, int) else 1}"
+        _join_threads()
+        if raised and status == "ok":
+            status = f"raise {raised[0]}"
+        sys.stdout.flush()
+    except BaseException as exc:
+        over = isinstance(exc, OSError) and exc.errno in (errno.EFBIG, errno.ENOSPC)
+        status = "output limit" if over else f"raise {type(exc).__name__}"
+    if getpid() != me:
+        leave(0 if status == "ok" else 1)
+    try:
+        write(status_w, status.encode("utf-8", "replace")[:200])
+    finally:
+        leave(0)
+
+
+def _fork_run(code, argv: list, stdin_path: str, stdout_path: str, cpu_limit: float,
+              wall: float) -> tuple[str, str, float]:
+    """Run ``code`` in a forked child (see `_stdio_child`): (mark T/E/ok, status text, CPU seconds)."""
+    status_r, status_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(status_r)
+        _stdio_child(code, status_w, cpu_limit, argv, stdin_path, stdout_path)
+    os.close(status_w)
+    try:
+        wait_status, cpu = _reap(pid, wall)
+        _kill_probe(pid)  # whatever it left running in its group
+        os.set_blocking(status_r, False)
+        try:
+            said = os.read(status_r, 256).decode("utf-8", "replace")
+        except BlockingIOError:
+            said = ""
+    finally:
+        os.close(status_r)
+    cpu = round(cpu, 4)
+    if wait_status is None or cpu > cpu_limit:
+        return "T", "timeout", cpu
+    if os.WIFSIGNALED(wait_status):
+        signum = os.WTERMSIG(wait_status)
+        if signum == signal.SIGXCPU:
+            return "T", "timeout", cpu
+        return "E", f"killed signal {signum}", cpu
+    if said != "ok":
+        return "E", said or "no status", cpu
+    return "ok", "ok", cpu
+
+
+def _reap(pid: int, wall: float) -> tuple[int | None, float]:
+    """Wait for the probe's child up to ``wall`` seconds: (wait status, or None when it was killed for time,
+    CPU seconds it used)."""
+    deadline, pause = time.monotonic() + wall, 0.0005
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage.ru_utime + usage.ru_stime
+        if time.monotonic() >= deadline:
+            _kill_probe(pid)
+            _, status, usage = os.wait4(pid, 0)
+            return None, usage.ru_utime + usage.ru_stime
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+
+
+def _kill_probe(pid: int) -> None:
+    try:  # noqa: SIM105 -- no contextlib here (see Reporter.finish)
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _stdout_lines(text: str, ignore_case: bool = False) -> list:
+    return [line.strip().lower() if ignore_case else line.strip() for line in text.strip().splitlines()]
+
+
+def _same_token(out: str, expected: str) -> bool:
+    """Equal text, or equal numbers: equal as decimals, or within 1e-6 (absolute or relative) when the expected
+    token has a decimal point."""
+    if out == expected:
+        return True
+    try:
+        a, b = Decimal(out), Decimal(expected)
+    except (InvalidOperation, ValueError):
+        return False
+    if not (a.is_finite() and b.is_finite()):
+        return False
+    if a == b:
+        return True
+    return "." in expected and abs(a - b) <= Decimal("1e-6") * max(Decimal(1), abs(b))
+
+
+def _same_stdout(out: str, expected: str, ignore_case: bool = False) -> bool:
+    """The stdin shape's comparison (docs/service.md): line by line after stripping, then token by token."""
+    got, want = _stdout_lines(out, ignore_case), _stdout_lines(expected, ignore_case)
+    if got == want:
+        return True
+    if len(got) != len(want):
+        return False
+    for line, wanted in zip(got, want, strict=True):
+        if line == wanted:
+            continue
+        tokens, wanted_tokens = line.split(), wanted.split()
+        if len(tokens) != len(wanted_tokens):
+            return False
+        if not all(_same_token(a, b) for a, b in zip(tokens, wanted_tokens, strict=True)):
+            return False
+    return True
+
+
+def _read_stdout(limit: int) -> str:
+    with open(_PROBE_STDOUT, "rb") as fh:
+        return fh.read(limit).decode("utf-8", "replace")
+
+
+def _stdio_probe(code, probe: dict, job: dict, checker) -> tuple[str, str, float]:
+    """One probe: (mark, output text, CPU seconds). Without a checker, the output is compared with the probe's
+    expected text; with one, the checker decides (exit 0: valid). ``raw_outputs`` (an input generator) keeps
+    the output as printed, up to ``output_chars``."""
+    limit = float(job.get("case_seconds", 2.0))
+    wall = float(job.get("case_wall_seconds") or 2 * limit + 1)
+    with open(_PROBE_STDIN, "wb") as fh:
+        fh.write(str(probe.get("stdin") or "").encode("utf-8", "surrogateescape"))
+    os.close(os.open(_PROBE_STDOUT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    argv = ["main.py", *[str(a) for a in probe.get("argv", ())]]
+    mark, text, cpu = _fork_run(code, argv, _PROBE_STDIN, _PROBE_STDOUT, limit, wall)
+    if mark != "ok":
+        return mark, text, cpu
+    if job.get("raw_outputs"):
+        cap = int(job.get("output_chars", 200))
+        out = _read_stdout(cap + 1)
+        return ("E", "output too long", cpu) if len(out) > cap else ("P", out, cpu)
+    out = _read_stdout(int(job.get("read_bytes", 1 << 20)))
+    expected = probe.get("expected")
+    if checker is not None:
+        with open(_PROBE_ANSWER, "wb") as fh:
+            fh.write(str(expected or "").encode("utf-8", "surrogateescape"))
+        seconds = float(job.get("checker_seconds", 2.0))
+        argv = ["checker.py", _PROBE_STDIN, _PROBE_STDOUT, _PROBE_ANSWER]
+        verdict, _, _ = _fork_run(checker, argv, os.devnull, os.devnull, seconds, 2 * seconds + 1)
+        mark = "P" if verdict == "ok" else "F"
+    else:
+        mark = "P" if expected is None or _same_stdout(out, expected, bool(job.get("ignore_case"))) else "F"
+    return mark, "\n".join(_stdout_lines(out, bool(job.get("ignore_case")))), cpu
+
+
+def _run_stdio(job: dict, program: str) -> tuple[str, list, list]:
+    """Marks P/F/E/T, one output text and the CPU seconds of each probe (see the section's comment)."""
+    code = compile(program, "<candidate>", "exec")
+    checker = compile(job["checker"], "<checker>", "exec") if job.get("checker") else None
+    cap = int(job.get("output_chars", 200))
+    marks: list = []
+    outputs: list = []
+    times: list = []
+    for probe in job["probes"]:
+        if marks.count("T") >= int(job.get("max_timeouts", 3)):
+            marks.append("T")
+            outputs.append("timeout")
+            times.append(None)
+            continue
+        mark, text, cpu = _stdio_probe(code, probe, job, checker)
+        marks.append(mark)
+        outputs.append(text if job.get("raw_outputs") else _capped(text, cap))
+        times.append(cpu)
+    return "".join(marks), outputs, times
 
 
 def _runner(job: dict, report_fd: int, nonce: str) -> None:
@@ -623,7 +866,11 @@ def _runner(job: dict, report_fd: int, nonce: str) -> None:
             reporter.finish("passed")
         if mode == "unittest":
             import unittest  # before the candidate runs, so a patched sys.modules entry is not picked up
-        candidate_ns = _exec_candidate(program)
+        if mode == "stdio":
+            marks, outputs, times = _run_stdio(job, program)
+            reporter.outputs(outputs, times)
+            reporter.finish("passed" if set(marks) <= {"P"} else "failed", "stdio", marks or "-")
+        candidate_ns = _exec_candidate(program, job)
         if mode == "script":
             _run_script(job, snapshot, candidate_ns)
             reporter.finish("passed")

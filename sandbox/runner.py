@@ -36,8 +36,8 @@ from sandbox.limits import Limits
 
 HARNESS = Path(__file__).with_name("harness.py")
 STATUSES = ("passed", "failed", "error", "syntax_error", "timeout", "killed", "unsupported")
-_VERDICT_VERSION = "5"
-_REPORT_BYTES = 1 << 20  # the verdict channel: one report line, plus a probes run's outputs
+_VERDICT_VERSION = "6"
+_REPORT_BYTES = 8 << 20  # the verdict channel: one report line, plus a run's outputs (an input generator's: large)
 _SCRUBBED_ENV = {
     "PYTHONHASHSEED": "0",  # the same program must print a set of strings the same way in every run
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -73,6 +73,7 @@ class RunResult:
     detail: str = ""
     cases: str = ""
     outputs: list[str] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)  # CPU seconds per probe (stdio specs only)
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -275,37 +276,54 @@ def _signal_status(returncode: int) -> tuple[str, str] | None:
     return "killed", names.get(sig, f"signal{sig}")
 
 
-def _probe_outputs(lines: list[str], nonce: str) -> tuple[list[str], list[str] | None]:
-    """Split off the ``DAJ-OUTPUTS <nonce> <json>`` line of a probes run; a malformed one counts as tampering."""
-    prefix = f"DAJ-OUTPUTS {nonce} "
+def _json_line(lines: list[str], prefix: str, item: type | tuple[type, ...]) -> tuple[list[str], list | None]:
+    """Split off the one ``<prefix><json list>`` line; a malformed or repeated one counts as tampering (None)."""
     rest = [line for line in lines if not line.startswith(prefix)]
     found = [line[len(prefix) :] for line in lines if line.startswith(prefix)]
     if not found:
         return rest, []
     try:
-        outputs = json.loads(found[0])
+        values = json.loads(found[0])
     except json.JSONDecodeError:
         return rest, None
-    if len(found) != 1 or not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+    if len(found) != 1 or not isinstance(values, list) or not all(isinstance(v, item) for v in values):
         return rest, None
-    return rest, outputs
+    return rest, values
 
 
-def _verdict(streams: _Streams, nonce: str, returncode: int) -> tuple[str, str, str, list[str]]:
-    """Decide (status, detail, cases, outputs). Success needs a well-formed report with the nonce, from the
-    runner process, AND exit status 0; anything else is not a pass."""
+def _probe_outputs(lines: list[str], nonce: str) -> tuple[list[str], list[str] | None, list[float | None] | None]:
+    """Split off the ``DAJ-OUTPUTS`` line of a probes run and the ``DAJ-TIMES`` line of a stdio run."""
+    rest, outputs = _json_line(lines, f"DAJ-OUTPUTS {nonce} ", str)
+    rest, times = _json_line(rest, f"DAJ-TIMES {nonce} ", (int, float, type(None)))
+    return rest, outputs, times
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status: str
+    detail: str = ""
+    cases: str = ""
+    outputs: list[str] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)
+
+
+def _verdict(streams: _Streams, nonce: str, returncode: int) -> _Verdict:
+    """Decide status, detail, cases, outputs and times. Success needs a well-formed report with the nonce, from
+    the runner process, AND exit status 0; anything else is not a pass."""
     if streams.timed_out:
-        return "timeout", "wall", "", []
+        return _Verdict("timeout", "wall")
     if streams.over_output:
-        return "killed", "OutputLimit", "", []
+        return _Verdict("killed", "OutputLimit")
     lines = bytes(streams.report).decode("utf-8", "replace").splitlines()
     if not lines or lines[0] != f"DAJ-ARMED {nonce}":
         raise SandboxError(f"sandbox did not start (rc={returncode}): {bytes(streams.stderr)[-2000:]!r}")
-    reports, outputs = _probe_outputs(lines[1:], nonce)
-    if outputs is None:
-        return "error", "ReportTampered", "", []
+    reports, outputs, times = _probe_outputs(lines[1:], nonce)
+    if outputs is None or times is None:
+        return _Verdict("error", "ReportTampered")
     status, detail, case_marks = _report_verdict(reports, nonce, returncode)
-    return status, detail, case_marks, outputs if status in ("passed", "failed") else []
+    if status not in ("passed", "failed"):
+        return _Verdict(status, detail, case_marks)
+    return _Verdict(status, detail, case_marks, outputs, times)
 
 
 def _report_verdict(reports: list[str], nonce: str, returncode: int) -> tuple[str, str, str]:
@@ -373,12 +391,10 @@ def execute(
                 pipe.close()
         strays = sweep_uid(uid)
     duration = time.monotonic() - start
-    status, detail, case_marks, outputs = _verdict(streams, nonce, returncode)
-    if strays:
-        detail = f"{detail};strays{strays}"
-    return RunResult(
-        status, round(duration, 4), _text(streams.stdout), _text(streams.stderr), detail, case_marks, outputs
-    )
+    verdict = _verdict(streams, nonce, returncode)
+    detail = f"{verdict.detail};strays{strays}" if strays else verdict.detail
+    return RunResult(verdict.status, round(duration, 4), _text(streams.stdout), _text(streams.stderr), detail,
+                     verdict.cases, verdict.outputs, verdict.times)
 
 
 def _wait(proc: subprocess.Popen, deadline: float) -> int:
