@@ -2,7 +2,7 @@
 for it, and shown to the judge as the service shows it (prompt v2: the inputs on which the two disagree, with
 both outputs).
 
-Everything that decides what the judge sees is the service's own code: `daj.probes.build_probe_set` (examples,
+Everything that decides what the judge sees is the service's own code: `daj.probes.shapes.plan_probes` (examples,
 generated inputs), `sandbox.run_on_probes` (the same `probes`-mode spec, normalised outputs),
 `daj.probes.group_candidates` and `daj.probes.disagreements` (checks first, at most K), and
 `daj.protocol.render_prompt`. So a judge trained on these pairs reads at training time exactly the prompts it
@@ -39,15 +39,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from daj.probes import (
-    CandidateRun,
-    ProbeLimits,
-    ProbeSet,
-    build_probe_set,
-    disagreements,
-    group_candidates,
-    infer_entry_point,
-)
+from daj.probes import CandidateRun, ProbeLimits, ProbeSet, disagreements, group_candidates
+from daj.probes.shapes import ShapeRequest, plan_probes
 from daj.protocol import PROMPT_V2
 from judge_training.data import (
     EXAMPLES_DIFFER,
@@ -122,11 +115,11 @@ def evidence_pair(pair: PairExample, settings: EvidenceSettings, store: RunStore
     """The pair with its stage and evidence (the passing program as A), or why it has none (a short reason)."""
     store = store or RunStore()
     codes = [pair.chosen, pair.rejected]
-    entry = infer_entry_point(pair.problem, codes)
-    if entry.name is None:
+    plan = plan_probes(ShapeRequest.of(pair.problem, codes, limits=settings.probe_limits()))
+    if plan.shape is None:
         return "no entry point"
-    probe_set = build_probe_set(pair.problem, codes, entry, limits=settings.probe_limits())
-    if probe_set is None or not probe_set.probes:
+    probe_set = plan.probe_set
+    if probe_set is None:
         return "nothing to run"
     runs = [store.run(code, probe_set, settings) for code in codes]
     grouping = group_candidates(runs, probe_set)
@@ -217,11 +210,8 @@ def _pool_plan(pool: Any, settings: EvidenceSettings) -> tuple[Any, list[bool], 
     codes = list(labelled)
     if not any(labelled.values()) or all(labelled.values()):
         return None  # no passing or no failing program: no pair to judge
-    entry = infer_entry_point(pool.problem, codes)
-    if entry.name is None:
-        return None
-    probe_set = build_probe_set(pool.problem, codes, entry, limits=settings.probe_limits())
-    if probe_set is None or not probe_set.probes:
+    probe_set = plan_probes(ShapeRequest.of(pool.problem, codes, limits=settings.probe_limits())).probe_set
+    if probe_set is None:
         return None
     return pool, [labelled[code] for code in codes], codes, probe_set
 

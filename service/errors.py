@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -94,10 +95,22 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return path
 
 
+def _most_telling(errors: Sequence[Any]) -> Any:
+    """The first error; but where a field may be a string or an object (`tests[1]`) and an object was given, the
+    object's own error: "`expected` goes with `args`" says more than "Input should be a valid string"."""
+    first = errors[0]
+    loc = tuple(first.get("loc", ()))
+    if not loc or str(loc[-1]) not in _TYPE_TAGS:
+        return first
+    same_field = [e for e in errors[1:] if field_path(tuple(e.get("loc", ()))) == field_path(loc)
+                  and e.get("type") not in ("model_type", "dict_type", "model_attributes_type")]
+    return same_field[0] if same_field else first
+
+
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    first = _most_telling(errors) if errors else {"loc": (), "msg": "invalid request"}
     param = field_path(tuple(first.get("loc", ())))
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
     if len(errors) > 1:

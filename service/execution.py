@@ -14,10 +14,11 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from daj.probes import CandidateRun, ProbeSet
-from sandbox import Limits, SandboxError, TestSpec, execute, probe_spec, probes, run_key
+from sandbox import Limits, SandboxError, TestSpec, execute, generator_spec, probe_spec, probes, run_key
+from sandbox.formats import stdio
 from service.cache import Cache
 from service.metrics import Metrics
 from service.settings import Settings
@@ -27,6 +28,13 @@ logger = logging.getLogger(__name__)
 EXECUTION_KEY_PREFIX = "daj:exec:v1:"
 _SELF_CHECK_PROGRAM = "def daj_self_check(x):\n    return sorted({x, 2 * x, x})\n"
 _SELF_CHECK_CALL = {"kind": "check", "call": "daj_self_check(21)", "expected": "[21, 42]"}
+# The host's speed, measured once at start-up: a fixed CPU loop, run as a whole program three times (the least CPU
+# time counts) against its time on the reference host. Whole programs' default time limits (the statement's, else
+# 2 s) are scaled by it, so a slow host does not fail correct programs a judge on a normal host would accept.
+_SPEED_PROGRAM = "total = 0\nfor i in range(1_000_000):\n    total += i * i % 7\nprint(total)\n"
+REFERENCE_SPEED_CPU_S = 0.086
+"""The loop's CPU seconds on the reference host: Intel Xeon (family 6, model 167; AVX-512, AMX), Python 3.11."""
+MAX_SPEED_FACTOR = 4.0
 
 
 class ExecutionUnavailable(Exception):
@@ -69,6 +77,7 @@ class Executor:
         self.available = False
         self.checked = False  # the start-up self-check has finished (passed or not)
         self.error: str | None = "the sandbox self-check has not run yet"
+        self.speed_factor = 1.0  # measured by self_check: whole programs' default time limits are scaled by it
 
     def spec(self, probe_set: ProbeSet) -> TestSpec:
         return probe_spec(probe_set, self.settings.execution_case_s, self.settings.execution_output_chars)
@@ -88,29 +97,60 @@ class Executor:
         if result.cases != "P" or result.outputs != ["[21, 42]"]:
             self._unavailable(f"self-check gave {result.status} {result.cases!r} {result.outputs!r}")
             return
+        self.speed_factor = await self._measure_speed()
         self.available, self.error = True, None
         self.metrics.sandbox_ready.set(1)
-        logger.info("sandbox self-check passed in %.2f s", result.duration)
+        logger.info("sandbox self-check passed in %.2f s; speed factor %.2f", result.duration, self.speed_factor)
+
+    async def _measure_speed(self) -> float:
+        """How much slower than the reference host this one runs Python (at least 1, at most MAX_SPEED_FACTOR,
+        in steps of 0.25 so that the time limits, and the cache keys that hold them, stay put between starts)."""
+        spec = stdio([{"kind": "stdin", "stdin": "", "expected": None}] * 3, case_seconds=5.0)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._pool, execute, _SPEED_PROGRAM, spec, self.limits, self.python)
+        except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+            logger.warning("speed not measured (%s): time limits are not scaled", exc)
+            return 1.0
+        times = [t for t in result.times if t is not None]
+        if result.cases != "PPP" or not times:
+            logger.warning("speed not measured (%s %r): time limits are not scaled", result.status, result.cases)
+            return 1.0
+        ratio = min(times) / REFERENCE_SPEED_CPU_S
+        return min(MAX_SPEED_FACTOR, max(1.0, round(ratio * 4) / 4))
 
     def _unavailable(self, reason: str) -> None:
         self.available, self.error = False, reason
         self.metrics.sandbox_ready.set(0)
         logger.warning("sandbox unavailable, selections fall back to the judge alone: %s", reason)
 
+    def run_limits(self, probe_set: ProbeSet) -> Limits:
+        """The limits of one candidate's run. A function's probes are calls sharing the run's wall limit; a whole
+        program runs once per probe, so its run gets room for every probe's time limit and the three timeouts a
+        run may spend (a correct program using 0.9 s on each of 14 probes is not a timeout), up to the longest
+        budget a request may have."""
+        if probe_set.run_mode != "stdio":
+            return self.limits
+        per_probe = probe_set.time_limit_s or self.settings.execution_case_s
+        wall = len(probe_set.probes) * (per_probe + 0.5) + 3 * (per_probe + 1) + 5
+        wall = min(self.settings.execution_budget_s, max(self.limits.wall_seconds, wall))
+        return replace(self.limits, wall_seconds=round(wall, 1))
+
     async def run(self, codes: Sequence[str], probe_set: ProbeSet, budget_s: float) -> ExecutionRun:
         """Every distinct program once (cached ones not at all), all within `budget_s` seconds."""
         started = time.perf_counter()
         spec = self.spec(probe_set)
         digest = spec.digest()
+        limits = self.run_limits(probe_set)
         distinct = list(dict.fromkeys(codes))
-        keys = [execution_cache_key(code, digest, self.limits, self.python) for code in distinct]
+        keys = [execution_cache_key(code, digest, limits, self.python) for code in distinct]
         hits = await self.cache.get_many(keys)
         runs = {code: hit for code, hit in zip(distinct, hits, strict=True) if hit is not None}
         self.metrics.execution_cache.labels("hit").inc(len(runs))
         todo = [(code, key) for code, key, hit in zip(distinct, keys, hits, strict=True) if hit is None]
         self.metrics.execution_cache.labels("miss").inc(len(todo))
         loop = asyncio.get_running_loop()
-        futures = {loop.run_in_executor(self._pool, execute, code, spec, self.limits, self.python): (code, key)
+        futures = {loop.run_in_executor(self._pool, execute, code, spec, limits, self.python): (code, key)
                    for code, key in todo}
         done, pending = await asyncio.wait(futures, timeout=budget_s) if futures else (set(), set())
         for future in pending:
@@ -139,6 +179,29 @@ class Executor:
             raise ExecutionBudgetExceeded(f"{len(pending)} of {len(todo)} candidates did not finish within the "
                                           f"execution budget of {budget_s:g} s")
         return ExecutionRun(runs, len(todo), len(distinct) - len(todo), time.perf_counter() - started)
+
+    async def generate(self, program: str, runs: int, max_chars: int) -> CandidateRun:
+        """Run a request's input generator `runs` times (seeds 0..runs-1), each under its own CPU limit
+        (`execution_generator_s`), within a wall budget of its own: a looping generator costs its runs, not the
+        candidates' budget. Cached like a candidate's run. Mark P: the output is an input."""
+        seconds = self.settings.execution_generator_s
+        spec = generator_spec(runs, seconds, max_chars)
+        limits = Limits(wall_seconds=runs * (2 * seconds + 1) + 5, cpu_seconds=self.settings.execution_cpu_s,
+                        memory_mb=self.settings.execution_memory_mb)
+        key = execution_cache_key(program, spec.digest(), limits, self.python)
+        hit = (await self.cache.get_many([key]))[0]
+        if hit is not None:
+            return hit
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._pool, execute, program, spec, limits, self.python)
+        except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+            self.metrics.sandbox_errors.inc()
+            raise ExecutionUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        self.metrics.sandbox_runs.labels(result.status).inc()
+        run = CandidateRun.from_result(result, runs)
+        await self.cache.set_many({key: run})
+        return run
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

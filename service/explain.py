@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daj.probes import CandidateRun, Grouping, ProbeSet, disagreements
+from daj.protocol import Disagreement
 from service.pipeline import checks_text
 from service.planning import ExecutionPlan
 from service.protocol import Cluster, ExecutionReport, ExecutionSummary, Failure, ProbeCounts
@@ -35,9 +36,11 @@ def candidate_summary(executed: Executed, index: int) -> ExecutionSummary:
             counts[probe.origin][0] += 1
         elif failure is None:
             failure = Failure(input=probe.call, expected=probe.expected, actual=run.outputs[i])
+    times = [t for t in run.times if t is not None]
     return ExecutionSummary(status=run.status, examples_passed=counts["example"][0],
                             examples_total=counts["example"][1], tests_passed=counts["test"][0],
-                            tests_total=counts["test"][1], first_failure=failure)
+                            tests_total=counts["test"][1], first_failure=failure,
+                            cpu_s=max(times) if times else None, timeouts=run.marks.count("T"))
 
 
 def execution_report(plan: ExecutionPlan, grouping: Grouping, fresh: int, cached: int,
@@ -49,7 +52,8 @@ def execution_report(plan: ExecutionPlan, grouping: Grouping, fresh: int, cached
     clusters = [Cluster(id=cid, members=members, checks_passed=grouping.checks_passed[members[0]],
                         top_group=cid in top) for cid, members in enumerate(grouping.clusters)]
     return ExecutionReport(
-        status="ran", entry_point=plan.entry_point,
+        status="ran", shape=plan.shape, entry_point=plan.entry_point or None, time_limit_s=probe_set.time_limit_s,
+        notes=list(plan.notes),
         probes=ProbeCounts(examples=counts["example"], tests=counts["test"], inputs=len(grouping.kept_inputs),
                            dropped_inputs=len(grouping.dropped_inputs)),
         clusters=clusters, runs=fresh, cached_runs=cached, elapsed_ms=round(elapsed_s * 1000, 2),
@@ -58,7 +62,8 @@ def execution_report(plan: ExecutionPlan, grouping: Grouping, fresh: int, cached
 
 def unexecuted_report(plan: ExecutionPlan) -> ExecutionReport:
     status = "off" if plan.status == "off" else "skipped"
-    return ExecutionReport(status=status, reason=plan.reason, entry_point=plan.entry_point)
+    return ExecutionReport(status=status, reason=plan.reason, shape=plan.shape, entry_point=plan.entry_point or None,
+                           notes=list(plan.notes))
 
 
 def winner_reason(player: int, executed: Executed | None, report: ExecutionReport, tournament: Tournament) -> str:
@@ -84,5 +89,10 @@ def winner_reason(player: int, executed: Executed | None, report: ExecutionRepor
            "consensus": f"judge unsure, larger cluster: {members} vs {grouping.size(loser)}",
            "tie_rule": "tie, request order"}[final.decided_by]
     shown = disagreements(executed.probe_set, grouping, executed.runs[player], executed.runs[loser], 1)
-    differ = f"; they differ on {shown[0].call[:80]}" if shown else ""
+    differ = f"; they differ on {_shown_input(shown[0])[:80]}" if shown else ""
     return f"passes {passed}; beat cluster {grouping.cluster_of[loser]} ({how}){differ}"
+
+
+def _shown_input(item: Disagreement) -> str:
+    """A call as written; a standard input on one line (`3 / 1 2 2`)."""
+    return " / ".join(line.strip() for line in item.call.strip().splitlines()) if item.stdin else item.call

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from daj.protocol import JudgeMode
 
@@ -36,6 +36,50 @@ class Candidate(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=256, description="Caller's id for this candidate.")]
     code: Annotated[str, Field(description="The full program.")]
+
+
+class ProgramShapeName(StrEnum):
+    FUNCTION = "function"  # a top-level function called with literal arguments
+    STDIN = "stdin"  # a whole program: standard input in, standard output out
+    METHOD = "method"  # a LeetCode-style `class Solution` method
+
+
+class CallerTest(BaseModel):
+    """A test as data: a whole program's `stdin` and the `stdout` it must print, or a call's `args` and the
+    `expected` result (JSON values). For a method, `stdin` may be LiveCodeBench's functional format: one JSON
+    value per argument, one per line, and `stdout` the JSON result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stdin: str | None = None
+    stdout: str | None = None
+    args: list[JsonValue] | None = None
+    expected: JsonValue = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CallerTest:
+        if (self.stdin is None) == (self.args is None):
+            raise ValueError("give either `stdin` (with `stdout`) or `args` (with `expected`)")
+        if self.stdin is not None and "expected" in self.model_fields_set:
+            raise ValueError("`expected` goes with `args`; a `stdin` test gives `stdout`")
+        if self.args is not None and self.stdout is not None:
+            raise ValueError("`stdout` goes with `stdin`; an `args` test gives `expected`")
+        return self
+
+
+class CallerInput(BaseModel):
+    """An input as data, without an expected result: a whole program's `stdin`, or a call's `args`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stdin: str | None = None
+    args: list[JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CallerInput:
+        if (self.stdin is None) == (self.args is None):
+            raise ValueError("give either `stdin` or `args`")
+        return self
 
 
 class SelectRequest(BaseModel):
@@ -66,12 +110,37 @@ class SelectRequest(BaseModel):
         Field(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
               description="The function the candidates implement; inferred from the problem when absent."),
     ] = None
+    shape: ProgramShapeName | None = Field(
+        None, description="How the candidates are called: function, stdin or method; detected when absent."
+    )
     tests: Annotated[
-        list[str], Field(description="Assert statements every correct candidate passes, e.g. `assert f(2) == 4`.")
+        list[str | CallerTest],
+        Field(description="Tests every correct candidate passes: assert statements (`assert f(2) == 4`), "
+              "`{stdin, stdout}` or `{args, expected}`."),
     ] = []
     inputs: Annotated[
-        list[str], Field(description="Argument lists to run the candidates on (no expected result), e.g. `[1, 2], 3`.")
+        list[str | CallerInput],
+        Field(description="Inputs to run the candidates on (no expected result): argument lists (`[1, 2], 3`), a "
+              "stdin program's input text, `{stdin}` or `{args}`."),
     ] = []
+    time_limit_s: Annotated[
+        float | None,
+        Field(gt=0, le=30, description="CPU seconds per probe; default: the statement's time limit, else 2 s for "
+              "whole programs and the server's per-call limit for functions and methods."),
+    ] = None
+    checker: str | None = Field(
+        None, description="stdin programs: a Python program run as `checker INPUT OUTPUT ANSWER` (three file "
+        "paths; ANSWER is empty when there is no expected output) that exits 0 when the output is valid, as testlib "
+        "checkers do. Outputs are then judged by it, not compared, so problems with several answers get checks."
+    )
+    input_generator: str | None = Field(
+        None, description="A Python program that prints one valid input, seeded by `argv[1]` (stdin: the whole "
+        "input; method: one JSON value per argument per line; function: an argument list). It runs in the sandbox "
+        "under its own limits, `generated_inputs` times; its outputs are inputs without expected results."
+    )
+    generated_inputs: Annotated[
+        int | None, Field(ge=1, le=64, description="How many inputs the input_generator makes (seeds 0..K-1).")
+    ] = None
     execution_budget_s: Annotated[
         float | None, Field(gt=0, description="Time budget for running the candidates; capped by the server.")
     ] = None
@@ -100,6 +169,8 @@ class ExecutionSummary(BaseModel):
     tests_passed: int
     tests_total: int
     first_failure: Failure | None = None
+    cpu_s: float | None = Field(None, description="Most CPU seconds one probe took (whole programs only).")
+    timeouts: int = Field(0, description="Probes that ran past the time limit.")
 
 
 class RankedCandidate(BaseModel):
@@ -130,12 +201,28 @@ class ProbeCounts(BaseModel):
     dropped_inputs: int = Field(description="Inputs on which every top-group candidate raised: likely invalid.")
 
 
+class GeneratorReport(BaseModel):
+    """The request's input generator: its runs, and the inputs it added."""
+
+    runs: int = Field(description="Seeds run.")
+    inputs: int = Field(description="Inputs added as probes.")
+    rejected: int = Field(description="Outputs that were not a valid input for the shape, or repeated a probe.")
+    failures: list[str] = Field(default_factory=list, description="Seeds whose run failed, and how "
+                                "(`seed 3: timeout`).")
+    elapsed_ms: float = 0.0
+
+
 class ExecutionReport(BaseModel):
     """What execution did for the selection (or why it did not run)."""
 
     status: Literal["ran", "off", "skipped"]
     reason: str | None = Field(None, description="Why execution was skipped or off.")
+    shape: str | None = Field(None, description="How the candidates were called: function, stdin or method.")
     entry_point: str | None = None
+    time_limit_s: float | None = Field(None, description="CPU seconds per probe.")
+    notes: list[str] = Field(default_factory=list, description="What to know about the probes, e.g. that the "
+                             "statement allows several answers, so its sample outputs are not checks.")
+    generator: GeneratorReport | None = Field(None, description="What the request's input_generator did.")
     probes: ProbeCounts | None = None
     clusters: list[Cluster] = []
     runs: int = Field(0, description="Sandbox runs (one per distinct candidate; cache hits excluded).")

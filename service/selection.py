@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -33,6 +33,7 @@ from service.engine.base import EngineError, JudgeCall, JudgeEngine, JudgeResult
 from service.errors import ApiError
 from service.execution import ExecutionBudgetExceeded, ExecutionUnavailable, Executor
 from service.explain import Executed, candidate_summary, execution_report, unexecuted_report, winner_reason
+from service.generation import generate_inputs
 from service.metrics import Metrics
 from service.pipeline import seeded_order, with_consensus
 from service.planning import ExecutionPlan, plan_execution
@@ -325,22 +326,34 @@ class SelectionService:
         Evaluation calls this too."""
         if plan.probe_set is None or self.executor is None:
             return None, unexecuted_report(plan)
+        generated = None
+        if plan.generator is not None:
+            plan, generated = await generate_inputs(self.executor, plan)
+        probe_set = plan.probe_set
+        assert probe_set is not None  # generating inputs only adds probes
+        if generated is not None and not probe_set.probes:
+            reason = f"{plan.reason or 'nothing to run'}; the input generator gave no valid input"
+            report = unexecuted_report(replace(plan, status="skipped", reason=reason))
+            return None, report.model_copy(update={"generator": generated})
         try:
-            execution = await self.executor.run(codes, plan.probe_set, plan.budget_s)
+            execution = await self.executor.run(codes, probe_set, plan.budget_s)
         except (ExecutionBudgetExceeded, ExecutionUnavailable) as exc:
             if required:
                 raise ApiError(503, f"execution: {exc}", "execution_failed", "execution") from exc
             logger.warning("selection falls back to the judge alone: %s", exc)
-            return None, unexecuted_report(ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point))
+            failed = unexecuted_report(ExecutionPlan("skipped", f"execution failed: {exc}", plan.entry_point,
+                                                     shape=plan.shape))
+            return None, failed.model_copy(update={"generator": generated})
         runs = [execution.runs[code] for code in codes]
-        grouping = group_candidates(runs, plan.probe_set)
+        grouping = group_candidates(runs, probe_set)
         report = execution_report(plan, grouping, execution.fresh_runs, execution.cached_runs, execution.elapsed_s)
+        report.generator = generated
         if not grouping.informative:
             # The candidates ran, but every call raised or timed out: the judge alone decides (the report keeps
             # the runs, so the caller sees that they ran and how they failed).
             reason = "no candidate completed a single probe (every call raised or timed out): nothing to tell apart"
             return None, report.model_copy(update={"status": "skipped", "reason": reason})
-        return Executed(plan, plan.probe_set, runs, grouping, report), report
+        return Executed(plan, probe_set, runs, grouping, report), report
 
     def _ordered_pairs(self, prepared: PreparedSelection, executed: Executed | None, round_index: int,
                        pairs: list[tuple[int, int]]) -> list[_OrderedPair]:

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     execution_case_s: float = Field(0.5, gt=0, description="Time limit of one probe (one call).")
     execution_output_chars: int = Field(200, ge=16, description="Longest output text kept per probe.")
     execution_generated_inputs: int = Field(12, ge=0, le=64, description="Inputs generated per problem.")
+    execution_generator_runs: int = Field(8, ge=1, le=64, description="Runs of a request's input_generator "
+                                          "when it does not say (generated_inputs).")
+    execution_generator_s: float = Field(2.0, gt=0, le=30, description="CPU seconds per run of an "
+                                         "input_generator.")
     execution_max_tests: int = Field(64, ge=0, description="Most entries in a request's tests or inputs.")
     execution_max_test_chars: int = Field(2000, ge=16, description="Most characters in one test or input.")
     execution_cache_entries: int = Field(20_000, ge=1, description="Size of the in-process execution cache.")

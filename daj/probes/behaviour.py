@@ -25,6 +25,7 @@ class SandboxOutcome(Protocol):
     detail: str
     cases: str
     outputs: list[str]
+    times: list[float | None]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class CandidateRun:
     detail: str
     marks: str
     outputs: tuple[str, ...]
+    times: tuple[float | None, ...] = ()  # CPU seconds per probe (whole programs only): evidence, never a key
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -45,12 +47,14 @@ class CandidateRun:
     @classmethod
     def from_json(cls, raw: str | bytes) -> CandidateRun:
         data = json.loads(raw)
-        return cls(data["status"], data["detail"], data["marks"], tuple(data["outputs"]))
+        return cls(data["status"], data["detail"], data["marks"], tuple(data["outputs"]),
+                   tuple(data.get("times") or ()))
 
     @classmethod
     def from_result(cls, result: SandboxOutcome, probe_count: int) -> CandidateRun:
         if len(result.outputs) == probe_count and len(result.cases) == probe_count:
-            return cls(result.status, result.detail, result.cases, tuple(result.outputs))
+            times = tuple(result.times) if len(result.times) == probe_count else ()
+            return cls(result.status, result.detail, result.cases, tuple(result.outputs), times)
         failure = f"{result.status} {result.detail}".strip() if result.status != "syntax_error" else "syntax_error"
         mark = "T" if result.status == "timeout" else "E"
         return cls(result.status, result.detail, mark * probe_count, (failure,) * probe_count)
@@ -117,7 +121,15 @@ def disagreements(
         if (run_a.marks[i], run_a.outputs[i]) == (run_b.marks[i], run_b.outputs[i]):
             continue
         probe = probe_set.probes[i]
-        found.append(Disagreement(probe.call, run_a.outputs[i], run_b.outputs[i], probe.expected))
+        if probe.stdin:
+            found.append(Disagreement(probe.call, run_a.outputs[i], run_b.outputs[i], probe.expected, stdin=True,
+                                      seconds_a=_time(run_a, i), seconds_b=_time(run_b, i)))
+        else:
+            found.append(Disagreement(probe.call, run_a.outputs[i], run_b.outputs[i], probe.expected))
         if len(found) >= limit:
             break
     return found
+
+
+def _time(run: CandidateRun, probe: int) -> float | None:
+    return run.times[probe] if probe < len(run.times) else None

@@ -26,7 +26,7 @@ from daj.probes.examples import (
 )
 from daj.probes.inputs import Args, distinct_inputs, hinted_inputs, mutated_inputs
 
-PROBES_VERSION = "daj-probes-v4"
+PROBES_VERSION = "daj-probes-v5"
 
 Origin = Literal["example", "test", "input"]
 
@@ -34,10 +34,11 @@ Origin = Literal["example", "test", "input"]
 @dataclass(frozen=True)
 class Probe:
     origin: Origin  # example (from the statement), test (the caller's), input (no expected result)
-    call: str  # an expression, or for `statement` probes an assert statement
-    expected: str | None = None
+    call: str  # an expression, or for `statement` probes an assert statement; a stdin probe's input text
+    expected: str | None = None  # a Python expression; a stdin probe's expected output text
     statement: bool = False
-    source: str = ""  # statement, caller, mutation, type_hints
+    source: str = ""  # statement, caller, mutation, type_hints, generator
+    stdin: bool = False  # a whole program's standard input (the stdin shape), not an expression
 
     @property
     def checks(self) -> bool:
@@ -45,7 +46,9 @@ class Probe:
         return self.origin != "input"
 
     def job(self) -> dict[str, str | None]:
-        """What the sandbox harness runs (its ``probes`` mode)."""
+        """What the sandbox harness runs (its ``probes`` mode, or ``stdio`` for stdin probes)."""
+        if self.stdin:
+            return {"kind": "stdin", "stdin": self.call, "expected": self.expected}
         return {"kind": "assert" if self.statement else "check", "call": self.call, "expected": self.expected}
 
 
@@ -64,9 +67,23 @@ class ProbeLimits:
 
 @dataclass(frozen=True)
 class ProbeSet:
+    """What every candidate of one selection runs on, and how the sandbox runs it: `run_mode` `probes` binds
+    `entry_point` from the program's namespace into each probe's (after `prelude`); `stdio` runs the whole
+    program once per probe. `program_prelude` and `module_name` are the namespace the program itself runs in
+    (the method shape's LeetCode names). `notes` say what the response should know (e.g. several valid answers)."""
+
     entry_point: str
     prelude: str
     probes: tuple[Probe, ...] = field(default_factory=tuple)
+    shape: str = "function"
+    run_mode: str = "probes"
+    program_prelude: str = ""
+    module_name: str = ""
+    time_limit_s: float | None = None  # CPU seconds per probe; None: the caller's default
+    notes: tuple[str, ...] = ()
+    checker: str = ""  # stdio: a program that validates each output (exit 0), instead of exact comparison
+    method: str = ""  # the method shape: which method of the entry point's class each probe calls
+    ignore_case: bool = False  # stdio: the statement accepts the answer in any letter case
 
     @property
     def checks(self) -> list[int]:
@@ -80,7 +97,7 @@ class ProbeSet:
         return {origin: sum(p.origin == origin for p in self.probes) for origin in ("example", "test", "input")}
 
     def digest(self) -> str:
-        blob = json.dumps([PROBES_VERSION, self.entry_point, self.prelude, [asdict(p) for p in self.probes]])
+        blob = json.dumps([PROBES_VERSION, asdict(self)])
         return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
