@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_execution.py                  # 24 problems of the HumanEval meta split
     .venv/bin/python benchmarks/bench_execution.py --problems 8     # a quicker run
+    .venv/bin/python benchmarks/bench_execution.py --pools data/pools/lcb_o1.jsonl.gz --n 2 --problems 40 \
+        --out benchmarks/results/execution-lcb.json                 # stdin and LeetCode programs, N = 2
 
 One process, one real vLLM engine serving the shipped judge exactly as `daj serve` does (the default adapter,
 merged on the CPU), one real service over HTTP on loopback. Each problem's 8 candidates (the first draw of the
@@ -89,7 +91,8 @@ def main() -> None:
     from service.settings import Settings
     from service.testing import start_service
 
-    pools = [p for p in read_pools(args.pools) if len(p.candidates) >= args.n][: args.problems]
+    pools = [p for p in read_pools(args.pools)  # pools that carry a split (LiveCodeBench): its meta part only
+             if len(p.candidates) >= args.n and p.info.get("split", "meta") == "meta"][: args.problems]
     settings = Settings(max_concurrent_requests=64, dtype=args.dtype)
     loop_thread = LoopThread()
     engine = build_engine(settings)

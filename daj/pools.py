@@ -3,25 +3,33 @@
 One JSON object per line, one line per problem::
 
     {"task_id": "HumanEval/1", "problem": "<prompt>", "candidates": ["<full program>", ...],
-     "passed": [true, false, null, ...], "source": "<policy model, how sampled>"}
+     "passed": [true, false, null, ...], "source": "<policy model, how sampled>", "info": {...}}
 
-``passed[i]`` is the hidden-test verdict for ``candidates[i]``; ``null`` means not labelled yet. Files may be
+``passed[i]`` is the hidden-test verdict for ``candidates[i]``; ``null`` means not labelled yet. ``info`` is
+optional: a JSON object of facts about the problem and its candidates that selection never reads (e.g. a
+LiveCodeBench pool's platform, difficulty, contest date, split, per-candidate policies and label notes; see
+``daj/lcb.py``). The evaluation report breaks its results down by some of them. It is written only when it is
+not empty, so a pool without it keeps exactly the bytes it had before the field existed. Files may be
 plain or gzip (``.gz``). Reading validates every line so that a bad pool fails loudly at load time, naming the
 file, the line and the field, instead of silently skewing an evaluation.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from daj.jsonl import open_text
 
 FIELDS = ("task_id", "problem", "candidates", "passed", "source")
+OPTIONAL_FIELDS = ("info",)
 
 
 class PoolFormatError(ValueError):
@@ -37,6 +45,7 @@ class Pool:
     candidates: list[str]
     passed: list[bool | None]
     source: str
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # optional facts (platform, split, ...)
 
     def __post_init__(self) -> None:
         if len(self.candidates) != len(self.passed):
@@ -54,7 +63,11 @@ class Pool:
         return sum(bool(p) for p in self.passed) / len(self.passed)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The pool's JSON line as a dict; `info` only when it is not empty (older files stay byte-identical)."""
+        data = asdict(self)
+        if not data["info"]:
+            del data["info"]
+        return data
 
 
 def _fail(path: Path, lineno: int, field: str, why: str) -> PoolFormatError:
@@ -67,7 +80,7 @@ def _check_line(obj: object, path: Path, lineno: int) -> Pool:
     for name in FIELDS:
         if name not in obj:
             raise _fail(path, lineno, name, "missing")
-    extra = sorted(set(obj) - set(FIELDS))
+    extra = sorted(set(obj) - set(FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         raise _fail(path, lineno, extra[0], "unknown field")
     for name in ("task_id", "problem", "source"):
@@ -82,7 +95,10 @@ def _check_line(obj: object, path: Path, lineno: int) -> Pool:
         raise _fail(path, lineno, "passed", "expected a list of true/false/null")
     if len(passed) != len(candidates):
         raise _fail(path, lineno, "passed", f"{len(passed)} labels for {len(candidates)} candidates")
-    return Pool(obj["task_id"], obj["problem"], candidates, passed, obj["source"])
+    info = obj.get("info", {})
+    if not isinstance(info, dict):
+        raise _fail(path, lineno, "info", f"expected a JSON object, got {type(info).__name__}")
+    return Pool(obj["task_id"], obj["problem"], candidates, passed, obj["source"], info)
 
 
 def iter_pools(path: str | Path) -> Iterator[Pool]:
@@ -132,7 +148,8 @@ def write_pools(path: str | Path, pools: Iterable[Pool]) -> int:
 
 def merge_pools(groups: Iterable[Iterable[Pool]], skip_conflicts: bool = False) -> list[Pool]:
     """One pool per task holding every group's candidates for it, in group order (e.g. one program each from
-    several policy models -> a Best-of-N pool across policies). Tasks keep their first-seen order; a task
+    several policy models -> a Best-of-N pool across policies). Tasks keep their first-seen order and the first
+    pool's `info` (a later group's info of the same task is not merged in); a task
     whose problem text differs between groups is refused, since the candidates would answer different
     statements (with `skip_conflicts`, the later group's candidates of that task are left out instead)."""
     merged: dict[str, Pool] = {}
@@ -141,7 +158,7 @@ def merge_pools(groups: Iterable[Iterable[Pool]], skip_conflicts: bool = False) 
             into = merged.get(pool.task_id)
             if into is None:
                 merged[pool.task_id] = Pool(pool.task_id, pool.problem, list(pool.candidates), list(pool.passed),
-                                            pool.source)  # fmt: skip
+                                            pool.source, copy.deepcopy(pool.info))  # fmt: skip
                 continue
             if into.problem.strip() != pool.problem.strip():
                 if skip_conflicts:

@@ -1,5 +1,5 @@
-"""The `daj` command: `daj serve`, `daj models ...`, `daj pools merge`, `daj label` / `daj sandbox ...`, `daj eval`,
-`daj compare`, `daj same`, `daj pairs`, `daj headroom`, `daj train`.
+"""The `daj` command: `daj serve`, `daj models ...`, `daj pools merge` / `daj pools lcb`, `daj label` /
+`daj sandbox ...`, `daj eval`, `daj compare`, `daj same`, `daj pairs`, `daj headroom`, `daj train`.
 
 Each package owns its commands (the cli.py of sandbox/, evaluation/, judge_training/); they are mounted here,
 the one place that imports every package (the layer on top, see the README's architecture).
@@ -21,7 +21,9 @@ from sandbox import cli as sandbox_cli
 app = typer.Typer(help="daj: Best-of-N code selection with a trained pairwise judge.", no_args_is_help=True)
 models_app = typer.Typer(help="Judge backbones: prepare the embedded default, list what is available.")
 app.add_typer(models_app, name="models")
-pools_app = typer.Typer(help="Pool files (one labelled problem per line): combine them.", no_args_is_help=True)
+pools_app = typer.Typer(
+    help="Pool files (one labelled problem per line): combine them, build LiveCodeBench's.", no_args_is_help=True
+)
 app.add_typer(pools_app, name="pools")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.command("label", help="Label programs by running their hidden tests in the sandbox (writes pools).")(
@@ -98,6 +100,29 @@ def pools_merge(
     count = write_pools(out, merged)
     sizes = sorted({len(pool.candidates) for pool in merged})
     typer.echo(f"wrote {out}: {count} pools, candidates per pool {sizes[0]}..{sizes[-1]}" if sizes else f"wrote {out}")
+
+
+@pools_app.command("lcb")
+def pools_lcb(
+    out: Annotated[Path, typer.Option(help="Pool file (.jsonl or .jsonl.gz).")] = Path("data/pools/lcb_o1.jsonl.gz"),
+    data: Annotated[
+        Path, typer.Option(help="The LiveCodeBench submissions folder (o1-mini and o1-preview files).")
+    ] = Path("../shared/data/livecodebench"),
+) -> None:
+    """One pool per LiveCodeBench problem: the o1-mini and the o1-preview program, with platform, difficulty, split
+    (meta before 2024-09-01, test after) and label notes in `info` (docs/evaluation.md, LiveCodeBench pools)."""
+    from daj.lcb import build_lcb_pools, summarize, summary_lines
+    from daj.pools import write_pools
+
+    try:
+        pools = build_lcb_pools(data)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        typer.echo(f"error: {data}: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    count = write_pools(out, pools)
+    typer.echo(f"wrote {out}: {count} pools")
+    for line in summary_lines(summarize(pools)):
+        typer.echo(line)
 
 
 @models_app.command("list")

@@ -57,7 +57,8 @@ def eval_command(
         str,
         typer.Option(
             help="Methods: pairwise (judge only), exec+judge (the service's default pipeline), exec-filter, "
-            "exec-filter-all, exec-cluster, pointwise, majority (random and oracle always run)."
+            "exec-filter-all, exec-cluster, pointwise, majority, first (the drawn candidate first in the pool: "
+            "the first policy of a merged pool) (random and oracle always run)."
         ),
     ] = "majority,pointwise,pairwise",
     model: Annotated[
@@ -91,8 +92,16 @@ def eval_command(
         typer.Option(help="Only one half of the meta split: outer (the bi-level outer loop) or tuning (combine "
                      "rule, checkpoints, what ships)."),
     ] = None,
+    false_fails: Annotated[
+        bool,
+        typer.Option("--false-fails", help="Instead of selecting: run every accepted program on daj's parsed "
+                     "examples and report the share that fails them, naming each case (false_fails.json/.md)."),
+    ] = False,
 ) -> None:
     """Draw N candidates per problem and seed (the same draws for every method), select, and report."""
+    if false_fails:
+        _false_fails(pools, out, max_problems)
+        return
     from evaluation.report import build_report, write_report
     from evaluation.runner import EvalConfig, EvalConfigError, run_eval
 
@@ -135,6 +144,19 @@ def eval_command(
             "skipped; see short_pools in report.json",
             err=True,
         )
+
+
+def _false_fails(pools: list[Path], out: Path, max_problems: int | None) -> None:
+    from daj.pools import read_pools
+    from evaluation.false_fails import false_fails, write_false_fails
+
+    loaded = [pool for path in pools for pool in read_pools(path)][:max_problems]
+    report = false_fails(loaded)
+    for path in write_false_fails(report, out):
+        typer.echo(f"wrote {path}")
+    rate = report["false_fail_rate"]
+    typer.echo(f"false fails: {report['false_fails']} of {report['checked_programs']} accepted programs"
+               + (f" ({100 * rate:.2f}%)" if rate is not None else ""))
 
 
 @app.command("compare")

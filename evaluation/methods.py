@@ -23,7 +23,9 @@ from evaluation.records import NO_STRATEGY, JudgmentRecord, SelectionRecord
 from evaluation.sampling import Draw
 
 JUDGE_METHODS = ("pairwise", "pointwise", "exec+judge")
-BASELINE_METHODS = ("random", "oracle", "majority")
+BASELINE_METHODS = ("random", "oracle", "majority", "first")
+"""Judge-free: random and oracle (always run), majority (identical programs), first (the drawn candidate with the
+lowest pool index: in a pool with one program per policy, always the first policy's, e.g. o1-mini)."""
 EXECUTION_METHODS = ("exec-filter", "exec-filter-all", "exec-cluster")
 """Execution without the judge, through the service's own probes, sandbox runs and grouping:
 - exec-filter: uniform over the top group (the most examples and tests passed; the service's group rule);
@@ -68,6 +70,19 @@ class OracleSelector:
 
     async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
         return _record(self, pool, draw, oracle(_labels(pool, draw)))
+
+
+class FirstSelector:
+    """The drawn candidate that comes first in the pool (lowest pool index), wherever the draw shows it: with
+    N == pool size, pool index 0 in every rotation. In a pool with one program per policy model (`daj pools
+    merge`, `daj pools lcb`) that is "always the first policy"."""
+
+    method, strategy = "first", NO_STRATEGY
+
+    async def select(self, pool: Pool, draw: Draw) -> SelectionRecord:
+        labels = _labels(pool, draw)
+        position = min(range(len(draw.indices)), key=lambda p: draw.indices[p])
+        return _record(self, pool, draw, float(labels[position]), picked=position)
 
 
 def canonical_program(code: str) -> str:
@@ -284,6 +299,8 @@ def build_selector(
         return OracleSelector()
     if method == "majority":
         return MajoritySelector()
+    if method == "first":
+        return FirstSelector()
     if needs_execution(method):
         if executor is None:
             raise ValueError(f"method {method!r} needs an execution backend")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from daj.pools import Pool
 from evaluation.metrics import difficulty_bucket, recovery, summarize
 from evaluation.records import SelectionRecord
 from evaluation.runner import RunOutcome, read_invocations
@@ -16,6 +17,14 @@ from evaluation.runner import RunOutcome, read_invocations
 logger = logging.getLogger(__name__)
 
 BASELINE_ROW_KEYS = ("random", "oracle")
+INFO_BREAKDOWNS = ("platform", "difficulty", "split", "labels")
+"""Fields of a pool's `info` the report breaks results down by (`labels` is derived: `artifact` when some candidate
+has a label note, else `clean`). `difficulty` is the data set's own rating, not the pass-rate bucket."""
+INFO_VALUE_ORDER = {
+    "difficulty": ("easy", "medium", "hard"),
+    "split": ("meta", "test"),
+    "labels": ("clean", "artifact"),
+}
 
 
 def group_records(records: Sequence[SelectionRecord]) -> dict[tuple[str, str, int], list[SelectionRecord]]:
@@ -25,14 +34,19 @@ def group_records(records: Sequence[SelectionRecord]) -> dict[tuple[str, str, in
     return groups
 
 
+def _ordered_groups(outcome: RunOutcome) -> list[tuple[tuple[str, str, int], list[SelectionRecord]]]:
+    """Records per (method, strategy, N): by N, then in the order the methods ran."""
+    groups = group_records(outcome.records)
+    order = {spec: position for position, spec in enumerate(outcome.specs)}
+    keys = sorted(groups, key=lambda k: (k[2], order.get((k[0], k[1]), 99)))
+    return [(key, groups[key]) for key in keys]
+
+
 def result_rows(outcome: RunOutcome) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows per (method, strategy, N) over all problems, and per difficulty bucket."""
     bucket_of = {pool.task_id: difficulty_bucket(pool.pass_rate or 0.0) for pool in outcome.pools}
-    groups = group_records(outcome.records)
-    order = {spec: position for position, spec in enumerate(outcome.specs)}
     results, by_difficulty = [], []
-    for method, strategy, n in sorted(groups, key=lambda k: (k[2], order.get((k[0], k[1]), 99))):
-        records = groups[(method, strategy, n)]
+    for (method, strategy, n), records in _ordered_groups(outcome):
         head = {"method": method, "strategy": strategy, "n": n}
         results.append({**head, "bucket": "all", **summarize(records, outcome.config.n_boot)})
         for bucket in ("hard", "medium", "easy"):
@@ -40,6 +54,54 @@ def result_rows(outcome: RunOutcome) -> tuple[list[dict[str, Any]], list[dict[st
             if subset:
                 by_difficulty.append({**head, "bucket": bucket, **summarize(subset, outcome.config.n_boot)})
     return results, by_difficulty
+
+
+def info_value(pool: Pool, name: str) -> str | None:
+    """A pool's value for one breakdown of INFO_BREAKDOWNS, or None when its info does not say."""
+    if name == "labels":
+        notes = pool.info.get("label_notes")
+        return None if notes is None else ("artifact" if any(notes) else "clean")
+    value = pool.info.get(name)
+    return None if value is None else str(value)
+
+
+def info_values(pools: Sequence[Pool]) -> dict[str, dict[str, str]]:
+    """For each breakdown some pool's info gives: task_id -> value (pools that do not say are left out)."""
+    values: dict[str, dict[str, str]] = {}
+    for name in INFO_BREAKDOWNS:
+        of = {pool.task_id: value for pool in pools if (value := info_value(pool, name)) is not None}
+        if of:
+            values[name] = of
+    return values
+
+
+def _value_order(name: str, values: set[str]) -> list[str]:
+    known = [value for value in INFO_VALUE_ORDER.get(name, ()) if value in values]
+    return known + sorted(values - set(known))
+
+
+def info_counts(pools: Sequence[Pool]) -> dict[str, dict[str, int]]:
+    """Problems per value of each breakdown (report.json `info_breakdowns`)."""
+    counts = {}
+    for name, of in info_values(pools).items():
+        tally = Counter(of.values())
+        counts[name] = {value: tally[value] for value in _value_order(name, set(tally))}
+    return counts
+
+
+def info_rows(outcome: RunOutcome) -> list[dict[str, Any]]:
+    """Rows per (method, strategy, N) and per value of each INFO_BREAKDOWNS field the pools' info gives, with the
+    columns of the main results (empty when no pool carries info)."""
+    values = info_values(outcome.pools)
+    rows = []
+    for (method, strategy, n), records in _ordered_groups(outcome):
+        head = {"method": method, "strategy": strategy, "n": n}
+        for name, of in values.items():
+            for value in _value_order(name, set(of.values())):
+                subset = [r for r in records if of.get(r.task_id) == value]
+                if subset:
+                    rows.append({**head, "by": name, "value": value, **summarize(subset, outcome.config.n_boot)})
+    return rows
 
 
 def execution_baseline_rows(path: Path | None, pool_files: Sequence[Path], ns: Sequence[int]) -> list[dict[str, Any]]:
@@ -118,6 +180,8 @@ def build_report(outcome: RunOutcome, command: str) -> dict[str, Any]:
         "invocations": read_invocations(config.out),
         "results": results,
         "results_by_difficulty": by_difficulty,
+        "info_breakdowns": info_counts(outcome.pools),
+        "results_by_info": info_rows(outcome),
         "execution_baselines": execution_baseline_rows(config.execution_baselines, config.pools, config.ns),
     }
 
@@ -190,7 +254,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_num(row['score_label_corr_within'])} / {_num(row['score_label_corr_global'])} "
             f"| {_num(row['judge_calls_per_selection'], 1)} | {tokens:.0f} | {_num(row['wall_s_per_selection'])} |"
         )
-    lines += _difficulty_table(report) + _execution_table(report) + _notes(report)
+    lines += _difficulty_table(report) + _info_table(report) + _execution_table(report) + _notes(report)
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +288,31 @@ def _difficulty_table(report: dict[str, Any]) -> list[str]:
             f"| {_name(row)} | {row['n']} | {row['bucket']} | {row['problems']} "
             f"| {_pct(row['selected_pass1'])}{_ci(row['selected_pass1_ci'])} | {_pct(row['random_pass1'])} "
             f"| {_pct(row['oracle_pass1'])} | {_num(row['recovery'])} |"
+        )
+    return lines
+
+
+def _info_table(report: dict[str, Any]) -> list[str]:
+    rows = report.get("results_by_info") or []
+    if not rows:
+        return []
+    counts = "; ".join(f"{name}: " + ", ".join(f"{value} {count}" for value, count in values.items())
+                       for name, values in report.get("info_breakdowns", {}).items())  # fmt: skip
+    lines = [
+        "",
+        "## By pool info (the pools' `info`: platform, the data set's difficulty, split; labels: `artifact` when "
+        "some candidate of the problem has a label note, else `clean`)",
+        "",
+        f"Problems: {counts}.",
+        "",
+        "| method | N | by | value | problems | pass@1 | random | oracle | recovery |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {_name(row)} | {row['n']} | {row['by']} | {row['value']} | {row['problems']} "
+            f"| {_pct(row['selected_pass1'])}{_ci(row['selected_pass1_ci'])} | {_pct(row['random_pass1'])} "
+            f"| {_pct(row['oracle_pass1'])} | {_num(row['recovery'])}{_ci(row['recovery_ci'], 1, 2)} |"
         )
     return lines
 
