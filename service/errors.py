@@ -102,9 +102,14 @@ def _most_telling(errors: Sequence[Any]) -> Any:
     loc = tuple(first.get("loc", ()))
     if not loc or str(loc[-1]) not in _TYPE_TAGS:
         return first
-    same_field = [e for e in errors[1:] if field_path(tuple(e.get("loc", ()))) == field_path(loc)
+    field = field_path(loc)
+    same_field = [e for e in errors[1:] if _within(field_path(tuple(e.get("loc", ()))), field)
                   and e.get("type") not in ("model_type", "dict_type", "model_attributes_type")]
     return same_field[0] if same_field else first
+
+
+def _within(path: str, field: str) -> bool:
+    return path == field or path.startswith((field + ".", field + "["))
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,33 +15,69 @@ import httpx
 from service import protocol as p
 
 FAILURE = p.Failure(input="f(2)", expected="4", actual="3")
+STDIN_FAILURE = p.Failure(input="3\n1 2 3\n", expected="6\n", actual="timeout")
+SEVERAL_ANSWERS_NOTE = (
+    "the statement allows several correct answers: its sample outputs are not checks (a `checker` would make them "
+    "checks); the samples run as inputs"
+)
 
 
-def execution_report(codes: list[str], executed: bool = False, passes: bool = True) -> p.ExecutionReport:
+def execution_report(
+    codes: list[str], executed: bool = False, passes: bool = True, shape: str | None = None
+) -> p.ExecutionReport:
     """Judge only (`executed=False`, execution off), or every candidate ran and is its own behaviour cluster, all
-    in the top group: passing the example and the test (`passes`), or all failing both."""
+    in the top group: passing the example and the test (`passes`), or all failing both. `shape="stdin"`: whole
+    programs with a 2 s time limit and a note; `"function"`: `f` with the server's 0.5 s; None: as a server from
+    before shapes answered (no shape, time limit or notes)."""
     if not executed:
         return p.ExecutionReport(status="off", reason="execution is off in the request")
     clusters = [
         p.Cluster(id=i, members=[i], checks_passed=2 if passes else 0, top_group=True) for i in range(len(codes))
     ]
     probes = p.ProbeCounts(examples=1, tests=1, inputs=6, dropped_inputs=1)
+    shaped: dict = {}
+    if shape == "stdin":
+        shaped = {"shape": "stdin", "time_limit_s": 2.0, "notes": [SEVERAL_ANSWERS_NOTE]}
+    elif shape is not None:
+        shaped = {"shape": shape, "time_limit_s": 0.5}
     return p.ExecutionReport(
-        status="ran", entry_point="f", probes=probes, clusters=clusters, runs=len(codes), cached_runs=0, elapsed_ms=42.0
+        status="ran",
+        entry_point=None if shape == "stdin" else "f",
+        probes=probes,
+        clusters=clusters,
+        runs=len(codes),
+        cached_runs=0,
+        elapsed_ms=42.0,
+        **shaped,
     )
 
 
-def execution_summary(passes: bool) -> p.ExecutionSummary:
+def execution_summary(passes: bool, shape: str | None = None, index: int = 0) -> p.ExecutionSummary:
+    """A stdin program also reports its CPU time (candidate `index` took 0.01 * (index + 1) s at most) and, when
+    it fails, one timeout."""
+    timed = shape == "stdin"
+    cpu_s = (2.0 if not passes else round(0.01 * (index + 1), 4)) if timed else None
     if passes:
-        return p.ExecutionSummary(status="passed", examples_passed=1, examples_total=1, tests_passed=1, tests_total=1)
+        return p.ExecutionSummary(
+            status="passed", examples_passed=1, examples_total=1, tests_passed=1, tests_total=1, cpu_s=cpu_s
+        )
     return p.ExecutionSummary(
-        status="failed", examples_passed=0, examples_total=1, tests_passed=0, tests_total=1, first_failure=FAILURE
+        status="failed" if not timed else "timeout",
+        examples_passed=0,
+        examples_total=1,
+        tests_passed=0,
+        tests_total=1,
+        first_failure=STDIN_FAILURE if timed else FAILURE,
+        cpu_s=cpu_s,
+        timeouts=1 if timed else 0,
     )
 
 
-def knockout_response(codes: list[str], winner: int, executed: bool = False, passes: bool = True) -> dict:
+def knockout_response(
+    codes: list[str], winner: int, executed: bool = False, passes: bool = True, shape: str | None = None
+) -> dict:
     """A valid knockout SelectResponse over `codes` in which `winner` beats everyone it meets; with `executed`,
-    the candidates ran first (see `execution_report`)."""
+    the candidates ran first (see `execution_report`, and `execution_summary` for `shape`)."""
     others = [i for i in range(len(codes)) if i != winner]
     evidence = 2 if executed else 0
     matches, results = [], []
@@ -58,7 +94,7 @@ def knockout_response(codes: list[str], winner: int, executed: bool = False, pas
                 round=round_, pair=pair, winner=winner, probability=0.8, decided_by="judge", evidence=evidence
             )
         )
-    execution = execution_summary(passes) if executed else None
+    execution = (lambda i: execution_summary(passes, shape, i)) if executed else (lambda i: None)
     cluster = (lambda i: i) if executed else (lambda i: None)
     ranking = [
         p.RankedCandidate(
@@ -69,16 +105,16 @@ def knockout_response(codes: list[str], winner: int, executed: bool = False, pas
             wins=len(others),
             losses=0,
             cluster=cluster(winner),
-            execution=execution,
+            execution=execution(winner),
         )
     ]
     ranking += [
         p.RankedCandidate(
-            index=i, id=str(i), rank=2, score=0.2, wins=0, losses=1, cluster=cluster(i), execution=execution
+            index=i, id=str(i), rank=2, score=0.2, wins=0, losses=1, cluster=cluster(i), execution=execution(i)
         )
         for i in others
     ]
-    report = execution_report(codes, executed, passes)
+    report = execution_report(codes, executed, passes, shape)
     if executed:
         reason = f"passes {2 if passes else 0}/2 checks; beat cluster {others[-1]} (judge, p=0.80)"
     else:
@@ -109,11 +145,16 @@ def judge_info() -> p.JudgeInfo:
 
 
 def stream_events(
-    codes: list[str], winner: int, reasoning: bool = False, executed: bool = False, passes: bool = True
+    codes: list[str],
+    winner: int,
+    reasoning: bool = False,
+    executed: bool = False,
+    passes: bool = True,
+    shape: str | None = None,
 ) -> list[tuple[str, dict]]:
-    """The event sequence the service sends for `knockout_response(codes, winner, executed, passes)`: `execution`
-    always follows `start`; `clusters` only when the candidates ran."""
-    final = knockout_response(codes, winner, executed, passes)
+    """The event sequence the service sends for `knockout_response(codes, winner, executed, passes, shape)`:
+    `execution` always follows `start`; `clusters` only when the candidates ran."""
+    final = knockout_response(codes, winner, executed, passes, shape)
     start = p.StartEvent(candidates=len(codes), unique_candidates=len(codes), strategy="knockout", judge=judge_info())
     events: list[tuple[str, dict]] = [("start", start.model_dump(mode="json")), ("execution", final["execution"])]
     if executed:

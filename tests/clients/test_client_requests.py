@@ -7,8 +7,8 @@ import json
 import daj_client
 import httpx
 import pytest
-from _daj_fakes import FAILURE, Script, knockout_response, select_reply
-from daj_client import Candidate, Client, ExecutionMode, SelectResponse
+from _daj_fakes import FAILURE, SEVERAL_ANSWERS_NOTE, STDIN_FAILURE, Script, knockout_response, select_reply
+from daj_client import CallerInput, CallerTest, Candidate, Client, ExecutionMode, ProgramShape, SelectResponse
 from daj_client._base import DEFAULT_BASE_URL
 from pydantic import ValidationError
 
@@ -62,6 +62,115 @@ def test_execution_options_left_unset_or_none_are_not_sent() -> None:
         {"problem": "p", "candidates": CODES},
         {"problem": "p", "candidates": CODES, "execution": "off"},
     ]
+
+
+STDIN_PROGRAMS = ["a, b = map(int, input().split())\nprint(a + b)\n", "print(sum(map(int, input().split())))\n"]
+
+
+def test_shape_time_limit_and_tests_and_inputs_as_data_go_into_the_json_body() -> None:
+    script = Script([select_reply(winner=0)])
+    make_client(script).select(
+        "Sample Input 1\n\n1 2\n\nSample Output 1\n\n3\n",
+        STDIN_PROGRAMS,
+        shape="stdin",
+        time_limit_s=1.5,
+        tests=[{"stdin": "2 2\n", "stdout": "4\n"}, CallerTest(stdin="0 0\n", stdout="0\n")],
+        inputs=["10 20\n", {"stdin": "-1 1\n"}, CallerInput(stdin="5 5\n")],
+    )
+    assert script.bodies[0] == {
+        "problem": "Sample Input 1\n\n1 2\n\nSample Output 1\n\n3\n",
+        "candidates": STDIN_PROGRAMS,
+        "shape": "stdin",
+        "tests": [{"stdin": "2 2\n", "stdout": "4\n"}, {"stdin": "0 0\n", "stdout": "0\n"}],
+        "inputs": ["10 20\n", {"stdin": "-1 1\n"}, {"stdin": "5 5\n"}],
+        "time_limit_s": 1.5,
+    }
+
+
+def test_args_tests_send_json_values_and_an_expected_null_only_when_given() -> None:
+    script = Script([select_reply(winner=1)])
+    solutions = ["class Solution:\n    def f(self, a): return None\n", "class Solution:\n    def f(self, a): pass\n"]
+    tests = [
+        {"args": [[2, 7, 11, 15], 9], "expected": [0, 1]},
+        {"args": [{"k": True}], "expected": None},  # must return None: `expected` is sent
+        CallerTest(args=[[]]),  # no `expected`: sent without it (the server then names tests[2])
+        "assert Solution().f(1) is None",
+        {"stdin": "[1, 2]\n3\n", "stdout": "[0]"},  # LiveCodeBench's functional format
+    ]
+    make_client(script).select("p", solutions, shape=ProgramShape.METHOD, tests=tests, inputs=[{"args": [1.5, None]}])
+    body = script.bodies[0]
+    assert body["shape"] == "method"
+    assert body["tests"] == [
+        {"args": [[2, 7, 11, 15], 9], "expected": [0, 1]},
+        {"args": [{"k": True}], "expected": None},
+        {"args": [[]]},
+        "assert Solution().f(1) is None",
+        {"stdin": "[1, 2]\n3\n", "stdout": "[0]"},
+    ]
+    assert body["inputs"] == [{"args": [1.5, None]}]
+
+
+@pytest.mark.parametrize(
+    ("field", "item"),
+    [
+        ("tests", {"stdin": "1\n", "expected": 1}),  # `expected` goes with `args`
+        ("tests", {"args": [1], "stdout": "1\n"}),  # `stdout` goes with `stdin`
+        ("tests", {"stdin": "1\n", "args": [1]}),  # both forms
+        ("tests", {}),  # neither
+        ("tests", {"stdin": "1\n", "stdout": "1\n", "checker": "x"}),  # unknown key
+        ("tests", 3),
+        ("inputs", {"stdin": "1\n", "args": [1]}),
+        ("inputs", {"stdout": "1\n"}),
+        ("inputs", {"args": "1, 2"}),  # args is a list of JSON values
+    ],
+)
+def test_malformed_tests_and_inputs_fail_before_any_request(field: str, item: object) -> None:
+    script = Script([select_reply(winner=0)])
+    with pytest.raises(ValidationError):
+        make_client(script).select("p", CODES, **{field: ["assert f(1) == 2" if field == "tests" else "1", item]})
+    assert script.requests == []
+
+
+def test_an_unknown_shape_fails_before_any_request() -> None:
+    script = Script([select_reply(winner=0)])
+    with pytest.raises(ValidationError):
+        make_client(script).select("p", CODES, shape="class")
+    assert script.requests == []
+
+
+def test_limits_are_left_to_the_server() -> None:
+    """`time_limit_s` over 30 or not positive is the server's 422 to give, like every other limit."""
+    script = Script([select_reply(winner=0)])
+    make_client(script).select("p", CODES, time_limit_s=60.0)
+    assert script.bodies[0]["time_limit_s"] == 60.0
+
+
+def test_a_stdin_selection_parses_shape_time_limit_notes_and_cpu_times() -> None:
+    body = knockout_response(STDIN_PROGRAMS, winner=1, executed=True, passes=False, shape="stdin")
+    response = make_client(Script([lambda _: httpx.Response(200, json=body)])).select("p", STDIN_PROGRAMS)
+    execution = response.execution
+    assert execution.shape == "stdin" and execution.entry_point is None and execution.time_limit_s == 2.0
+    assert execution.notes == [SEVERAL_ANSWERS_NOTE]
+    by_index = {r.index: r.execution for r in response.ranking}
+    assert by_index[0] is not None and by_index[1] is not None
+    assert (by_index[0].cpu_s, by_index[0].timeouts, by_index[0].status) == (2.0, 1, "timeout")
+    assert by_index[1].first_failure is not None
+    assert by_index[1].first_failure.model_dump() == STDIN_FAILURE.model_dump()
+
+
+def test_a_response_without_the_new_fields_takes_their_defaults() -> None:
+    """An older server sends no shape, time limit, notes, CPU times or timeouts."""
+    body = knockout_response(CODES, winner=0, executed=True)
+    for key in ("shape", "time_limit_s", "notes", "generator"):
+        body["execution"].pop(key, None)
+    for ranked in body["ranking"]:
+        del ranked["execution"]["cpu_s"], ranked["execution"]["timeouts"]
+    response = make_client(Script([lambda _: httpx.Response(200, json=body)])).select("p", CODES)
+    assert response.execution.shape is None and response.execution.time_limit_s is None
+    assert response.execution.notes == []
+    assert all(
+        r.execution is not None and (r.execution.cpu_s, r.execution.timeouts) == (None, 0) for r in response.ranking
+    )
 
 
 def test_an_executed_selection_parses_into_typed_fields() -> None:
@@ -186,7 +295,10 @@ def test_timeouts_are_configurable_per_client_and_per_call() -> None:
 async def _async_select(script: Script) -> tuple[SelectResponse, str]:
     http = httpx.AsyncClient(transport=httpx.MockTransport(script))
     async with daj_client.AsyncClient(http_client=http, api_key="k") as client:
-        return await client.select("p", CODES, votes=3), await client.best_of("p", CODES, tests=["assert f(1) == 2"])
+        response = await client.select("p", CODES, votes=3)
+        code = await client.best_of("p", CODES, tests=["assert f(1) == 2", {"args": [1], "expected": 2}])
+        await client.select("p", CODES, shape="function", time_limit_s=0.25, inputs=[{"args": [0]}, "-1"])
+        return response, code
 
 
 def test_async_client_has_the_same_surface() -> None:
@@ -196,5 +308,13 @@ def test_async_client_has_the_same_surface() -> None:
     response, code = asyncio.run(_async_select(script))
     assert response.winner.index == 2 and code == CODES[2]
     assert script.bodies[0] == {"problem": "p", "candidates": CODES, "votes": 3}
-    assert script.bodies[1] == {"problem": "p", "candidates": CODES, "tests": ["assert f(1) == 2"]}
+    tests = ["assert f(1) == 2", {"args": [1], "expected": 2}]
+    assert script.bodies[1] == {"problem": "p", "candidates": CODES, "tests": tests}
+    assert script.bodies[2] == {
+        "problem": "p",
+        "candidates": CODES,
+        "shape": "function",
+        "inputs": [{"args": [0]}, "-1"],
+        "time_limit_s": 0.25,
+    }
     assert script.requests[0].headers["authorization"] == "Bearer k"

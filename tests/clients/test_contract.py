@@ -177,21 +177,59 @@ def test_the_sdk_knows_every_event_name() -> None:
     assert (*sdk.EVENT_TYPES, "error") == protocol.EVENT_NAMES
 
 
-@pytest.mark.parametrize(("executed", "passes"), [(False, True), (True, True), (True, False)])
-def test_a_service_response_round_trips_through_the_sdk_unchanged(executed: bool, passes: bool) -> None:
+@pytest.mark.parametrize(
+    ("executed", "passes", "shape"),
+    [(False, True, None), (True, True, None), (True, False, None), (True, True, "function"), (True, False, "stdin")],
+)
+def test_a_service_response_round_trips_through_the_sdk_unchanged(
+    executed: bool, passes: bool, shape: str | None
+) -> None:
     from _daj_fakes import knockout_response
 
-    body = knockout_response(["a", "b", "c", "d"], winner=3, executed=executed, passes=passes)
+    body = knockout_response(["a", "b", "c", "d"], winner=3, executed=executed, passes=passes, shape=shape)
     assert daj_client.SelectResponse.model_validate(body).model_dump(mode="json") == body
 
 
-def test_every_stream_event_the_service_sends_round_trips_through_the_sdk_unchanged() -> None:
+@pytest.mark.parametrize("shape", [None, "stdin"])
+def test_every_stream_event_the_service_sends_round_trips_through_the_sdk_unchanged(shape: str | None) -> None:
     from _daj_fakes import stream_events
 
-    events = stream_events(["a", "b", "c"], winner=1, reasoning=True, executed=True, passes=False)
+    events = stream_events(["a", "b", "c"], winner=1, reasoning=True, executed=True, passes=False, shape=shape)
     assert {name for name, _ in events} == set(protocol.EVENT_NAMES) - {"error"}
     for name, data in events:
         assert sdk.EVENT_TYPES[name].model_validate(data).model_dump(mode="json") == data, name
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"tests": ["assert f(1) == 2", {"stdin": "1 2\n", "stdout": "3\n"}, {"args": [[1, 2], 3], "expected": 4}]},
+        {"tests": [{"args": [{"a": [True, None]}], "expected": None}], "inputs": [{"args": []}, {"stdin": ""}]},
+        {"shape": "method", "time_limit_s": 1.5, "inputs": ["[1, 2], 3", {"args": [1.5]}]},
+    ],
+)
+def test_a_request_the_sdk_builds_is_one_the_service_reads_the_same(body: dict) -> None:
+    """The JSON the SDK sends for tests and inputs as data validates on the server into the same request."""
+    from daj_client._base import build_select_body
+
+    options = {key: body[key] for key in body}
+    sent = build_select_body("p", ["a", "b"], options, stream=False)  # type: ignore[arg-type]
+    assert sent == {"problem": "p", "candidates": ["a", "b"], **body}
+    served = protocol.SelectRequest.model_validate(sent)
+    assert served.model_dump(mode="json", exclude_unset=True) == sent
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"stdin": "1", "expected": 2}, {"args": [1], "stdout": "2"}, {"stdin": "1", "args": [1]}, {}, {"stdin": 1}],
+)
+def test_the_sdk_rejects_the_test_objects_the_service_rejects(item: dict) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        protocol.CallerTest.model_validate(item)
+    with pytest.raises(ValidationError):
+        sdk.CallerTest.model_validate(item)
 
 
 def test_the_expansion_sees_differences() -> None:

@@ -70,3 +70,15 @@ def test_an_object_entrys_own_error_is_the_one_reported() -> None:
     assert _most_telling(errors)["type"] == "value_error"
     wrong_type = [errors[0], {"loc": ("body", "tests", 1, "CallerTest"), "type": "model_type", "msg": "dict"}]
     assert _most_telling(wrong_type)["type"] == "string_type"
+
+
+def test_an_unknown_key_of_an_object_entry_is_named() -> None:
+    errors = [{"loc": ("body", "tests", 0, "str"), "type": "string_type", "msg": "Input should be a valid string"},
+              {"loc": ("body", "tests", 0, "CallerTest", "stdn"), "type": "extra_forbidden", "msg": "Extra inputs"}]
+    assert _most_telling(errors)["type"] == "extra_forbidden"
+
+
+def test_a_functions_time_limit_is_the_requests_when_it_gives_one() -> None:
+    assert plan_probes(ShapeRequest(FUNCTION, ())).probe_set.time_limit_s is None  # type: ignore[union-attr]
+    given = plan_probes(ShapeRequest(FUNCTION, (), time_limit_s=1.5)).probe_set
+    assert given is not None and given.time_limit_s == 1.5

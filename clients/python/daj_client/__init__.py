@@ -10,6 +10,7 @@ with daj_client.Client() as client:
         ...                                             # from response.ranking[i].execution.first_failure
     for event in client.select(problem, candidates, stream=True, mode="reasoning"):
         ...
+    response = client.select(statement, programs, tests=[{"stdin": "1 2\\n", "stdout": "3\\n"}])  # whole programs
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from .errors import (
     ServerError,
 )
 from .types import (
+    CallerInput,
+    CallerInputItem,
+    CallerTest,
+    CallerTestItem,
     Candidate,
     CandidateInput,
     Cluster,
@@ -48,6 +53,7 @@ from .types import (
     ExecutionReport,
     ExecutionSummary,
     Failure,
+    GeneratorReport,
     JudgeInfo,
     JudgeMode,
     Judgment,
@@ -55,6 +61,7 @@ from .types import (
     MatchStartEvent,
     Orders,
     ProbeCounts,
+    ProgramShape,
     RankedCandidate,
     ReasoningEvent,
     ResultEvent,
@@ -100,6 +107,10 @@ __all__ = [
     "AuthenticationError",
     "Backoff",
     "BadRequestError",
+    "CallerInput",
+    "CallerInputItem",
+    "CallerTest",
+    "CallerTestItem",
     "Candidate",
     "CandidateInput",
     "Client",
@@ -113,6 +124,7 @@ __all__ = [
     "ExecutionReport",
     "ExecutionSummary",
     "Failure",
+    "GeneratorReport",
     "JudgeInfo",
     "JudgeMode",
     "Judgment",
@@ -122,6 +134,7 @@ __all__ = [
     "Orders",
     "PermissionDeniedError",
     "ProbeCounts",
+    "ProgramShape",
     "RankedCandidate",
     "RateLimitError",
     "ReasoningEvent",

@@ -26,12 +26,15 @@ from .errors import (
     error_class,
 )
 from .types import (
+    CallerInputItem,
+    CallerTestItem,
     Candidate,
     CandidateInput,
     ErrorResponse,
     ExecutionMode,
     JudgeMode,
     Orders,
+    ProgramShape,
     SelectRequest,
     SelectResponse,
     Strategy,
@@ -58,8 +61,13 @@ class SelectOptions(TypedDict, total=False):
     adapter: str | None
     execution: ExecutionMode | str
     entry_point: str | None
-    tests: list[str]
-    inputs: list[str]
+    shape: ProgramShape | str | None
+    tests: Sequence[CallerTestItem]
+    inputs: Sequence[CallerInputItem]
+    time_limit_s: float | None
+    checker: str | None
+    input_generator: str | None
+    generated_inputs: int | None
     execution_budget_s: float | None
 
 

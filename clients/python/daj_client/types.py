@@ -8,16 +8,17 @@ Two deliberate differences from the server's models:
 - Response models accept unknown fields (`extra="allow"`): a newer server may add fields without breaking
   an older client.
 - The request model carries no limits (votes <= 16, max candidates, `entry_point`'s pattern, a positive
-  `execution_budget_s`, ...): many depend on the server's settings, so the server is the single judge of them
-  and answers a 422 naming the field.
+  `execution_budget_s`, `time_limit_s` <= 30, ...): many depend on the server's settings, so the server is the
+  single judge of them and answers a 422 naming the field. (The form of a `tests` or `inputs` object, `stdin`
+  or `args` but not both, is the API's shape rather than a limit: it is checked here too.)
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 
 class Strategy(StrEnum):
@@ -58,6 +59,51 @@ class Candidate(_Request):
     code: str = Field(description="The full program.")
 
 
+class ProgramShape(StrEnum):
+    """How the candidates are called (the server's `ProgramShapeName`)."""
+
+    FUNCTION = "function"  # a top-level function called with literal arguments
+    STDIN = "stdin"  # a whole program: standard input in, standard output out
+    METHOD = "method"  # a LeetCode-style `class Solution` method
+
+
+class CallerTest(_Request):
+    """A test as data: a whole program's `stdin` and the `stdout` it must print, or a call's `args` and the
+    `expected` result (JSON values). For a method, `stdin` may be LiveCodeBench's functional format: one JSON
+    value per argument, one per line, and `stdout` the JSON result.
+
+    `CallerTest(stdin="1 2\\n", stdout="3\\n")`, `CallerTest(args=[[2, 7, 11, 15], 9], expected=[0, 1])`; an
+    `expected` of None is sent only when given (`expected=None`: the call must return None)."""
+
+    stdin: str | None = None
+    stdout: str | None = None
+    args: list[JsonValue] | None = None
+    expected: JsonValue = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CallerTest:
+        if (self.stdin is None) == (self.args is None):
+            raise ValueError("give either `stdin` (with `stdout`) or `args` (with `expected`)")
+        if self.stdin is not None and "expected" in self.model_fields_set:
+            raise ValueError("`expected` goes with `args`; a `stdin` test gives `stdout`")
+        if self.args is not None and self.stdout is not None:
+            raise ValueError("`stdout` goes with `stdin`; an `args` test gives `expected`")
+        return self
+
+
+class CallerInput(_Request):
+    """An input as data, without an expected result: a whole program's `stdin`, or a call's `args`."""
+
+    stdin: str | None = None
+    args: list[JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CallerInput:
+        if (self.stdin is None) == (self.args is None):
+            raise ValueError("give either `stdin` or `args`")
+        return self
+
+
 class SelectRequest(_Request):
     """Body of `POST /v1/select`. Defaults mirror the server's; the client sends only the options set."""
 
@@ -76,8 +122,25 @@ class SelectRequest(_Request):
     entry_point: str | None = Field(
         None, description="The function the candidates implement; inferred from the problem when absent."
     )
-    tests: list[str] = Field([], description="Assert statements every correct candidate passes.")
-    inputs: list[str] = Field([], description="Argument lists to run the candidates on, e.g. `[1, 2], 3`.")
+    shape: ProgramShape | None = Field(
+        None, description="How the candidates are called: function, stdin or method; detected when absent."
+    )
+    tests: list[str | CallerTest] = Field(
+        [], description="Tests every correct candidate passes: assert statements, {stdin, stdout} or {args, expected}."
+    )
+    inputs: list[str | CallerInput] = Field(
+        [], description="Inputs without an expected result: argument lists (`[1, 2], 3`), stdin text, {stdin}, {args}."
+    )
+    time_limit_s: float | None = Field(
+        None, description="CPU seconds per probe; default: the statement's, else 2 s (stdin) or the server's."
+    )
+    checker: str | None = Field(
+        None, description="stdin programs: a Python program run as `checker INPUT OUTPUT ANSWER`, exit 0 = valid."
+    )
+    input_generator: str | None = Field(
+        None, description="A Python program that prints one valid input, seeded by `argv[1]`."
+    )
+    generated_inputs: int | None = Field(None, description="How many inputs the input_generator makes.")
     execution_budget_s: float | None = Field(None, description="Time budget for running the candidates (capped).")
 
 
@@ -104,6 +167,8 @@ class ExecutionSummary(_Response):
     tests_passed: int
     tests_total: int
     first_failure: Failure | None = None
+    cpu_s: float | None = Field(None, description="Most CPU seconds one probe took (whole programs only).")
+    timeouts: int = Field(0, description="Probes that ran past the time limit.")
 
 
 class RankedCandidate(_Response):
@@ -134,12 +199,30 @@ class ProbeCounts(_Response):
     dropped_inputs: int = Field(description="Inputs on which every top-group candidate raised: likely invalid.")
 
 
+class GeneratorReport(_Response):
+    """The request's input generator: its runs, and the inputs it added."""
+
+    runs: int = Field(description="Seeds run.")
+    inputs: int = Field(description="Inputs added as probes.")
+    rejected: int = Field(description="Outputs that were not a valid input for the shape, or repeated a probe.")
+    failures: list[str] = Field(default_factory=list, description="Seeds whose run failed, and how.")
+    elapsed_ms: float = 0.0
+
+
 class ExecutionReport(_Response):
     """What execution did for the selection (or why it did not run)."""
 
     status: Literal["ran", "off", "skipped"]
     reason: str | None = Field(None, description="Why execution was skipped or off.")
+    shape: str | None = Field(None, description="How the candidates were called: function, stdin or method.")
     entry_point: str | None = None
+    time_limit_s: float | None = Field(None, description="CPU seconds per probe.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What to know about the probes, e.g. that the statement allows several answers, so its "
+        "sample outputs are not checks.",
+    )
+    generator: GeneratorReport | None = Field(None, description="What the request's input_generator did.")
     probes: ProbeCounts | None = None
     clusters: list[Cluster] = []
     runs: int = Field(0, description="Sandbox runs (one per distinct candidate; cache hits excluded).")
@@ -310,3 +393,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 CandidateInput = str | Candidate | dict[str, str]
 """What `select` accepts per candidate."""
+
+CallerTestItem = str | CallerTest | dict[str, Any]
+"""What `select(tests=[...])` accepts per test: an assert statement, a `CallerTest`, or its dict
+(`{"stdin", "stdout"}` or `{"args", "expected"}`)."""
+
+CallerInputItem = str | CallerInput | dict[str, Any]
+"""What `select(inputs=[...])` accepts per input: an argument list or a stdin program's input text, a
+`CallerInput`, or its dict (`{"stdin"}` or `{"args"}`)."""

@@ -6,6 +6,8 @@ statement's doctests and examples, the caller's asserts, argument lists and gene
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from daj.probes.entry import infer_entry_point
 from daj.probes.examples import call_arguments
 from daj.probes.inputs import stable_repr
@@ -60,7 +62,7 @@ def probe_set(request: ShapeRequest, detection: Detection) -> ProbeSet:
     found = build_probe_set(request.problem, request.candidates, infer_entry_point("", [], detection.entry_point),
                             tests, inputs, request.limits)
     assert found is not None  # an entry point was given
-    return found
+    return replace(found, time_limit_s=request.time_limit_s) if request.time_limit_s else found
 
 
 def generated_probe(text: str, probe_set: ProbeSet) -> Probe | None:
