@@ -1,7 +1,8 @@
 """`daj eval --false-fails`: how often daj's own parsed examples fail a program the benchmark accepts.
 
 Every labelled-passing candidate of every pool runs on the examples daj parses from the statement (the probe set
-`daj.probes.shapes.plan_probes` builds, its examples only), in the sandbox, as the service runs it. A passing
+`daj.probes.shapes.plan_probes` builds, its examples only), in the sandbox, under the limits the service's
+default settings give it (one at a time, so no other run competes for the CPU). A passing
 program that fails one of them is a false fail: the parser misread a sample, the comparison is too strict, or the
 sandbox lacks something the program needs. Each one is listed with the example it failed and what it printed.
 """
@@ -14,14 +15,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from daj.hardware import machine_record
 from daj.pools import Pool
 from daj.probes import CandidateRun, ProbeSet
 from daj.probes.shapes import ShapeRequest, plan_probes
-from sandbox import Limits, Sandbox, probe_spec
+from sandbox import Limits, RunResult, TestSpec, execute, probe_spec, run_limits
 
 CASE_SECONDS = 0.5  # the service's default per-call limit (functions and methods); whole programs carry their own
 OUTPUT_CHARS = 200
+LIMITS = Limits(wall_seconds=10.0, cpu_seconds=5.0)  # the service's defaults (DAJ_EXECUTION_WALL_S, _CPU_S)
+BUDGET_SECONDS = 30.0  # DAJ_EXECUTION_BUDGET_S
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,12 @@ def examples_only(pool: Pool) -> ProbeSet | None:
     return replace(probe_set, probes=examples) if examples else None
 
 
-def false_fails(pools: list[Pool], workers: int = 2) -> dict[str, Any]:
+def _run(code: str, spec: TestSpec, probe_set: ProbeSet) -> RunResult:
+    """One program on its examples, under the limits the service's defaults give that run."""
+    return execute(code, spec, run_limits(probe_set, LIMITS, CASE_SECONDS, BUDGET_SECONDS))
+
+
+def false_fails(pools: list[Pool]) -> dict[str, Any]:
     """The share of accepted programs that fail daj's parsed examples, by platform, with every case named."""
     jobs, where = [], []
     for pool in pools:
@@ -59,8 +69,8 @@ def false_fails(pools: list[Pool], workers: int = 2) -> dict[str, Any]:
                 jobs.append((code, probe_spec(probe_set, CASE_SECONDS, OUTPUT_CHARS)))
                 where.append((pool, index, probe_set))
     accepted = sum(bool(p) for pool in pools for p in pool.passed)
-    sandbox = Sandbox(Limits(wall_seconds=60.0, cpu_seconds=10.0), workers=workers, cache=False)
-    results = sandbox.run_many(jobs, desc="accepted programs on daj's examples")
+    results = [_run(code, spec, probe_set) for (code, spec), (_, _, probe_set)
+               in tqdm(zip(jobs, where, strict=True), total=len(jobs), desc="accepted programs on daj's examples")]
     found: list[FalseFail] = []
     by_platform: Counter[str] = Counter()
     checked: Counter[str] = Counter()

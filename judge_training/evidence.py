@@ -3,7 +3,7 @@ for it, and shown to the judge as the service shows it (prompt v2: the inputs on
 both outputs).
 
 Everything that decides what the judge sees is the service's own code: `daj.probes.shapes.plan_probes` (examples,
-generated inputs), `sandbox.run_on_probes` (the same `probes`-mode spec, normalised outputs),
+generated inputs), `sandbox.probe_spec` and `sandbox.run_limits` (the same spec and limits, normalised outputs),
 `daj.probes.group_candidates` and `daj.probes.disagreements` (checks first, at most K), and
 `daj.protocol.render_prompt`. So a judge trained on these pairs reads at training time exactly the prompts it
 is served. The one difference: the service builds the probe set from all N candidates of a selection, a pair
@@ -50,7 +50,7 @@ from judge_training.data import (
     PairExample,
     difficulty_bucket,
 )
-from sandbox import Limits, execute, probe_spec, run_key
+from sandbox import Limits, execute, probe_spec, run_key, run_limits
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ __all__ = ["EXAMPLES_DIFFER", "NO_EVIDENCE", "STAGES", "TIE_AFTER_EXAMPLES", "Ev
 
 EVIDENCE_PROMPT_VERSION = PROMPT_V2
 SAME_BEHAVIOUR = "same behaviour on every probe"
+RUN_BUDGET_S = 30.0  # the longest a whole program's run may take over its probes: the service's default budget
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,13 @@ class RunStore:
 
     def run(self, code: str, probe_set: ProbeSet, settings: EvidenceSettings) -> CandidateRun:
         spec = probe_spec(probe_set, settings.case_seconds, settings.output_chars)
-        key = run_key(code, spec.digest(), settings.limits, self.python)
+        limits = run_limits(probe_set, settings.limits, settings.case_seconds, RUN_BUDGET_S)
+        key = run_key(code, spec.digest(), limits, self.python)
         with self._lock:
             known = self._runs.get(key)
         if known is not None:
             return known
-        result = CandidateRun.from_result(execute(code, spec, settings.limits, self.python), len(probe_set.probes))
+        result = CandidateRun.from_result(execute(code, spec, limits, self.python), len(probe_set.probes))
         with self._lock:
             self._runs[key] = result
             self.fresh += 1

@@ -1,6 +1,6 @@
 """Sandboxed execution of untrusted programs against hidden tests, and the labels built from it."""
 
-from sandbox.behaviour import probe_spec, run_key, run_on_probes
+from sandbox.behaviour import probe_spec, run_key, run_limits, run_on_probes
 from sandbox.formats import (
     TestSpec,
     bigcodebench_unittest,
@@ -11,6 +11,7 @@ from sandbox.formats import (
     mbpp_asserts,
     probes,
     script,
+    stdio,
 )
 from sandbox.limits import Limits
 from sandbox.runner import STATUSES, RunResult, Sandbox, SandboxError, execute
@@ -32,6 +33,8 @@ __all__ = [
     "probe_spec",
     "probes",
     "run_key",
+    "run_limits",
     "run_on_probes",
     "script",
+    "stdio",
 ]

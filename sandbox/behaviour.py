@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from dataclasses import replace
 
 from daj.probes import CandidateRun, ProbeSet
 from sandbox.formats import TestSpec, probes, stdio
@@ -25,6 +27,19 @@ def probe_spec(probe_set: ProbeSet, case_seconds: float, output_chars: int) -> T
     return probes(items, probe_set.entry_point, probe_set.prelude, case_seconds=seconds,
                   output_chars=output_chars, program_prelude=probe_set.program_prelude,
                   module_name=probe_set.module_name)
+
+
+def run_limits(probe_set: ProbeSet, base: Limits, case_seconds: float, max_wall_seconds: float) -> Limits:
+    """The limits of one program's run over a probe set. A function's probes are calls sharing `base`; a whole
+    program runs once per probe, so its run gets room for every probe's time limit and the three timeouts a run
+    may spend (a correct program using 0.9 s on each of 14 probes is not a timeout), up to `max_wall_seconds`,
+    and a CPU limit no lower than a probe's (each probe's process inherits the runner's and lowers it)."""
+    if probe_set.run_mode != "stdio":
+        return base
+    per_probe = probe_set.time_limit_s or case_seconds
+    wall = len(probe_set.probes) * (per_probe + 0.5) + 3 * (per_probe + 1) + 5
+    wall = min(max_wall_seconds, max(base.wall_seconds, wall))
+    return replace(base, wall_seconds=round(wall, 1), cpu_seconds=max(base.cpu_seconds, math.ceil(per_probe) + 2))
 
 
 def run_on_probes(code: str, probe_set: ProbeSet, limits: Limits, case_seconds: float, output_chars: int,

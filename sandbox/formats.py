@@ -1,8 +1,9 @@
 """Test specifications: how each benchmark's hidden tests are turned into a job for harness.py.
 
 A TestSpec is plain data (JSON-serialisable) so that it can be hashed into the cache key and sent to the
-child on stdin. Only trusted material (dataset tests, canonical solutions, official prompts) goes into a spec;
-the untrusted program travels separately.
+child on stdin. The program under test travels separately. A spec holds trusted material (dataset tests,
+canonical solutions, official prompts), except the caller's own checks in the service's specs: a `stdio`
+checker is an untrusted program too, run in the same confinement.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def probes(
         "max_timeouts": max_timeouts,
     }
     if program_prelude or module_name:  # only when used: a function probe set's spec stays what it was
-        payload |= {"program_prelude": program_prelude, "module_name": module_name}
+        payload |= {"program_prelude": program_prelude, "module_name": module_name, "json_results": True}
     return TestSpec("probes", payload)
 
 
@@ -202,8 +203,8 @@ def stdio(items: list[dict], case_seconds: float = 2.0, output_chars: int = 200,
 
 def generator_spec(runs: int, case_seconds: float = 2.0, output_chars: int = 20_000) -> TestSpec:
     """An input generator: the program runs `runs` times as ``generator SEED`` (seeds 0..runs-1) with an empty
-    standard input; each run's standard output, as printed, is one input (at most `output_chars` characters,
-    else the run is marked E)."""
+    standard input; each run's standard output, as printed, is one input (at most `output_chars` bytes, else the
+    run is marked E). After two timeouts the remaining seeds are not run (marked T)."""
     items = [{"kind": "stdin", "stdin": "", "argv": [str(seed)], "expected": None} for seed in range(runs)]
     return TestSpec("stdio", {"probes": items, "case_seconds": case_seconds, "output_chars": output_chars,
-                              "max_timeouts": runs, "raw_outputs": True})
+                              "max_timeouts": 2, "raw_outputs": True})

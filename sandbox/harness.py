@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from hashlib import sha256 as _sha256
 
 # Every function below resolves builtins through this private copy (CPython binds a function's builtins from
@@ -589,7 +589,7 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
     setitimer, itimer = signal.setitimer, signal.ITIMER_REAL
     signal.signal(signal.SIGALRM, _on_alarm)
     limit, seconds = int(job.get("output_chars", 200)), float(job.get("case_seconds", 1.0))
-    json_results = bool(job.get("module_name"))  # LeetCode's results are JSON values: a tuple reads as a list
+    json_results = bool(job.get("json_results"))  # LeetCode's results are JSON values: a tuple reads as a list
     marks: list[str] = []
     outputs: list[str] = []
     for probe in job["probes"]:
@@ -635,6 +635,7 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
 _PROBE_STDIN = "/tmp/.daj-stdin"
 _PROBE_STDOUT = "/tmp/.daj-stdout"
 _PROBE_ANSWER = "/tmp/.daj-answer"
+_READ_BYTES = 1 << 20  # of a probe's output: what is compared (a longer output differs from any expected one)
 
 
 def _join_threads() -> None:
@@ -661,8 +662,11 @@ def _stdio_child(code, status_w: int, cpu_limit: float, argv: list, stdin_path: 
     try:
         os.setpgid(0, 0)
         soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        seconds = min(soft, math.ceil(cpu_limit) + 1)
-        resource.setrlimit(resource.RLIMIT_CPU, (seconds, min(hard, seconds + 1)))
+        seconds = math.ceil(cpu_limit) + 1
+        if soft != resource.RLIM_INFINITY:
+            seconds = min(soft, seconds)
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1 if hard == resource.RLIM_INFINITY
+                                                 else min(hard, seconds + 1)))
         for fd, path, flags in ((0, stdin_path, os.O_RDONLY), (1, stdout_path, os.O_WRONLY | os.O_TRUNC),
                                 (2, os.devnull, os.O_WRONLY)):
             opened = os.open(path, flags)
@@ -682,6 +686,9 @@ def _stdio_child(code, status_w: int, cpu_limit: float, argv: list, stdin_path: 
             if exc.code not in (None, 0):
                 status = f"exit {exc.code if isinstance(exc.code, int) else 1}"
         _join_threads()
+        exit_functions = getattr(sys.modules.get("atexit"), "_run_exitfuncs", None)
+        if exit_functions is not None:
+            exit_functions()  # what an interpreter exit runs: programs that print their buffer from atexit
         if raised and status == "ok":
             status = f"raise {raised[0]}"
         sys.stdout.flush()
@@ -696,18 +703,36 @@ def _stdio_child(code, status_w: int, cpu_limit: float, argv: list, stdin_path: 
         leave(0)
 
 
+def _forget(job: dict) -> None:
+    """In a probe's child, before the program runs: drop the job (every probe's expected output, the checker),
+    so the program cannot find the answers through ``gc``."""
+    for probe in job.get("probes", ()):
+        if isinstance(probe, dict):
+            probe.clear()
+    job.clear()
+
+
 def _fork_run(code, argv: list, stdin_path: str, stdout_path: str, cpu_limit: float,
-              wall: float) -> tuple[str, str, float]:
-    """Run ``code`` in a forked child (see `_stdio_child`): (mark T/E/ok, status text, CPU seconds)."""
+              wall: float, job: dict) -> tuple[str, str, float]:
+    """Run ``code`` in a forked child (see `_stdio_child`): (mark T/E/ok, status text, CPU seconds). The child
+    keeps no descriptor of the runner's (the report pipe above all: a program could otherwise write a verdict)
+    and no copy of the job."""
     status_r, status_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+    try:
+        pid = os.fork()
+    except OSError as exc:  # the process table is full (the program's leftovers): this probe, not the run
         os.close(status_r)
+        os.close(status_w)
+        return "E", f"fork failed {errno.errorcode.get(exc.errno or 0, '')}", 0.0
+    if pid == 0:
+        os.closerange(3, status_w)
+        os.closerange(status_w + 1, 1 << 16)
+        _forget(job)
         _stdio_child(code, status_w, cpu_limit, argv, stdin_path, stdout_path)
     os.close(status_w)
     try:
         wait_status, cpu = _reap(pid, wall)
-        _kill_probe(pid)  # whatever it left running in its group
+        _kill_probe(pid)  # whatever it left running, in its group or not
         os.set_blocking(status_r, False)
         try:
             said = os.read(status_r, 256).decode("utf-8", "replace")
@@ -723,6 +748,8 @@ def _fork_run(code, argv: list, stdin_path: str, stdout_path: str, cpu_limit: fl
         if signum == signal.SIGXCPU:
             return "T", "timeout", cpu
         return "E", f"killed signal {signum}", cpu
+    if not said and os.WIFEXITED(wait_status) and os.WEXITSTATUS(wait_status) == 0:
+        return "ok", "ok", cpu  # os._exit(0): a normal end without the status line
     if said != "ok":
         return "E", said or "no status", cpu
     return "ok", "ok", cpu
@@ -737,7 +764,7 @@ def _reap(pid: int, wall: float) -> tuple[int | None, float]:
         if done:
             return status, usage.ru_utime + usage.ru_stime
         if time.monotonic() >= deadline:
-            _kill_probe(pid)
+            _kill_probe(pid)  # SIGKILL to the pid itself: wait4 below cannot block
             _, status, usage = os.wait4(pid, 0)
             return None, usage.ru_utime + usage.ru_stime
         time.sleep(pause)
@@ -745,10 +772,13 @@ def _reap(pid: int, wall: float) -> tuple[int | None, float]:
 
 
 def _kill_probe(pid: int) -> None:
-    try:  # noqa: SIM105 -- no contextlib here (see Reporter.finish)
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+    """Kill the probe's process and everything else of the run's uid but the runner (``kill(-1)`` spares the
+    caller and init): what the program left behind, in its group or escaped from it with ``setsid``."""
+    for target in (pid, -1):
+        try:  # noqa: SIM105 -- no contextlib here (see Reporter.finish)
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _stdout_lines(text: str, ignore_case: bool = False) -> list:
@@ -762,13 +792,13 @@ def _same_token(out: str, expected: str) -> bool:
         return True
     try:
         a, b = Decimal(out), Decimal(expected)
-    except (InvalidOperation, ValueError):
+        if not (a.is_finite() and b.is_finite()):
+            return False
+        if a == b:
+            return True
+        return "." in expected and abs(a - b) <= Decimal("1e-6") * max(Decimal(1), abs(b))
+    except (ArithmeticError, ValueError):  # InvalidOperation, or an exponent past the context's (1e999999999)
         return False
-    if not (a.is_finite() and b.is_finite()):
-        return False
-    if a == b:
-        return True
-    return "." in expected and abs(a - b) <= Decimal("1e-6") * max(Decimal(1), abs(b))
 
 
 def _same_stdout(out: str, expected: str, ignore_case: bool = False) -> bool:
@@ -799,26 +829,28 @@ def _stdio_probe(code, probe: dict, job: dict, checker) -> tuple[str, str, float
     expected text; with one, the checker decides (exit 0: valid). ``raw_outputs`` (an input generator) keeps
     the output as printed, up to ``output_chars``."""
     limit = float(job.get("case_seconds", 2.0))
-    wall = float(job.get("case_wall_seconds") or 2 * limit + 1)
+    wall = 2 * limit + 1
     with open(_PROBE_STDIN, "wb") as fh:
         fh.write(str(probe.get("stdin") or "").encode("utf-8", "surrogateescape"))
     os.close(os.open(_PROBE_STDOUT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     argv = ["main.py", *[str(a) for a in probe.get("argv", ())]]
-    mark, text, cpu = _fork_run(code, argv, _PROBE_STDIN, _PROBE_STDOUT, limit, wall)
+    mark, text, cpu = _fork_run(code, argv, _PROBE_STDIN, _PROBE_STDOUT, limit, wall, job)
     if mark != "ok":
         return mark, text, cpu
     if job.get("raw_outputs"):
         cap = int(job.get("output_chars", 200))
-        out = _read_stdout(cap + 1)
-        return ("E", "output too long", cpu) if len(out) > cap else ("P", out, cpu)
-    out = _read_stdout(int(job.get("read_bytes", 1 << 20)))
+        with open(_PROBE_STDOUT, "rb") as fh:
+            raw = fh.read(cap + 1)
+        return ("E", "output too long", cpu) if len(raw) > cap else ("P", raw.decode("utf-8", "replace"), cpu)
+    out = _read_stdout(_READ_BYTES)
     expected = probe.get("expected")
     if checker is not None:
         with open(_PROBE_ANSWER, "wb") as fh:
             fh.write(str(expected or "").encode("utf-8", "surrogateescape"))
         seconds = float(job.get("checker_seconds", 2.0))
         argv = ["checker.py", _PROBE_STDIN, _PROBE_STDOUT, _PROBE_ANSWER]
-        verdict, _, _ = _fork_run(checker, argv, os.devnull, os.devnull, seconds, 2 * seconds + 1)
+        verdict, _, _ = _fork_run(checker, argv, os.devnull, os.devnull, seconds, 2 * seconds + 1, job)
+        os.unlink(_PROBE_ANSWER)
         mark = "P" if verdict == "ok" else "F"
     else:
         mark = "P" if expected is None or _same_stdout(out, expected, bool(job.get("ignore_case"))) else "F"

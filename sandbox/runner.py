@@ -172,6 +172,7 @@ class _Streams:
     total: int = 0
     timed_out: bool = False
     over_output: bool = False
+    report_overflow: bool = False
 
 
 def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits, deadline: float) -> _Streams:
@@ -202,6 +203,8 @@ def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits
                 continue
             buf = targets[key.fd]
             cap = _REPORT_BYTES if key.fd == report_r else limits.capture_bytes
+            if key.fd == report_r and len(buf) + len(chunk) > cap:
+                streams.report_overflow = True  # only the harness writes here: more than it ever writes is forged
             buf += chunk[: max(0, cap - len(buf))]
             streams.total += len(chunk)
         if streams.total > limits.output_bytes:
@@ -317,6 +320,8 @@ def _verdict(streams: _Streams, nonce: str, returncode: int) -> _Verdict:
     lines = bytes(streams.report).decode("utf-8", "replace").splitlines()
     if not lines or lines[0] != f"DAJ-ARMED {nonce}":
         raise SandboxError(f"sandbox did not start (rc={returncode}): {bytes(streams.stderr)[-2000:]!r}")
+    if streams.report_overflow:
+        return _Verdict("error", "ReportTampered")
     reports, outputs, times = _probe_outputs(lines[1:], nonce)
     if outputs is None or times is None:
         return _Verdict("error", "ReportTampered")

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from daj.probes import CandidateRun, ProbeSet
-from sandbox import Limits, SandboxError, TestSpec, execute, generator_spec, probe_spec, probes, run_key
-from sandbox.formats import stdio
+from sandbox import (
+    Limits,
+    SandboxError,
+    TestSpec,
+    execute,
+    generator_spec,
+    probe_spec,
+    probes,
+    run_key,
+    run_limits,
+    stdio,
+)
 from service.cache import Cache
 from service.metrics import Metrics
 from service.settings import Settings
@@ -90,14 +101,15 @@ class Executor:
             result = await loop.run_in_executor(self._pool, execute, _SELF_CHECK_PROGRAM, spec, self.limits,
                                                 self.python)
         except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+            self.checked = True
             self._unavailable(f"{type(exc).__name__}: {exc}")
             return
-        finally:
-            self.checked = True
         if result.cases != "P" or result.outputs != ["[21, 42]"]:
+            self.checked = True
             self._unavailable(f"self-check gave {result.status} {result.cases!r} {result.outputs!r}")
             return
         self.speed_factor = await self._measure_speed()
+        self.checked = True
         self.available, self.error = True, None
         self.metrics.sandbox_ready.set(1)
         logger.info("sandbox self-check passed in %.2f s; speed factor %.2f", result.duration, self.speed_factor)
@@ -125,16 +137,8 @@ class Executor:
         logger.warning("sandbox unavailable, selections fall back to the judge alone: %s", reason)
 
     def run_limits(self, probe_set: ProbeSet) -> Limits:
-        """The limits of one candidate's run. A function's probes are calls sharing the run's wall limit; a whole
-        program runs once per probe, so its run gets room for every probe's time limit and the three timeouts a
-        run may spend (a correct program using 0.9 s on each of 14 probes is not a timeout), up to the longest
-        budget a request may have."""
-        if probe_set.run_mode != "stdio":
-            return self.limits
-        per_probe = probe_set.time_limit_s or self.settings.execution_case_s
-        wall = len(probe_set.probes) * (per_probe + 0.5) + 3 * (per_probe + 1) + 5
-        wall = min(self.settings.execution_budget_s, max(self.limits.wall_seconds, wall))
-        return replace(self.limits, wall_seconds=round(wall, 1))
+        """The limits of one candidate's run over this probe set (`sandbox.run_limits`)."""
+        return run_limits(probe_set, self.limits, self.settings.execution_case_s, self.settings.execution_budget_s)
 
     async def run(self, codes: Sequence[str], probe_set: ProbeSet, budget_s: float) -> ExecutionRun:
         """Every distinct program once (cached ones not at all), all within `budget_s` seconds."""
@@ -182,16 +186,15 @@ class Executor:
 
     async def generate(self, program: str, runs: int, max_chars: int) -> CandidateRun:
         """Run a request's input generator `runs` times (seeds 0..runs-1), each under its own CPU limit
-        (`execution_generator_s`), within a wall budget of its own: a looping generator costs its runs, not the
-        candidates' budget. Cached like a candidate's run. Mark P: the output is an input."""
+        (`execution_generator_s`), within a wall limit of its own (at most `execution_budget_s`; after two
+        timeouts the other seeds are not run): a looping generator costs its own runs, not the candidates'
+        budget. Not cached: its outputs may be large, and the execution cache is bounded by entries, not bytes.
+        Mark P: the output is an input."""
         seconds = self.settings.execution_generator_s
         spec = generator_spec(runs, seconds, max_chars)
-        limits = Limits(wall_seconds=runs * (2 * seconds + 1) + 5, cpu_seconds=self.settings.execution_cpu_s,
+        wall = min(self.settings.execution_budget_s, runs * (seconds + 0.5) + 2 * (seconds + 1) + 5)
+        limits = Limits(wall_seconds=wall, cpu_seconds=max(self.settings.execution_cpu_s, math.ceil(seconds) + 2),
                         memory_mb=self.settings.execution_memory_mb)
-        key = execution_cache_key(program, spec.digest(), limits, self.python)
-        hit = (await self.cache.get_many([key]))[0]
-        if hit is not None:
-            return hit
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._pool, execute, program, spec, limits, self.python)
@@ -199,9 +202,7 @@ class Executor:
             self.metrics.sandbox_errors.inc()
             raise ExecutionUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self.metrics.sandbox_runs.labels(result.status).inc()
-        run = CandidateRun.from_result(result, runs)
-        await self.cache.set_many({key: run})
-        return run
+        return CandidateRun.from_result(result, runs)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

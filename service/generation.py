@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 from daj.probes.shapes import with_generated
-from daj.probes.shapes.stdin import MAX_GENERATED_CHARS
+from daj.probes.shapes.base import GENERATED_INPUT_BYTES
 from service.execution import ExecutionUnavailable, Executor
 from service.planning import ExecutionPlan
 from service.protocol import GeneratorReport
@@ -26,7 +26,7 @@ async def generate_inputs(executor: Executor, plan: ExecutionPlan) -> tuple[Exec
     assert plan.generator is not None and plan.probe_set is not None
     started = time.perf_counter()
     try:
-        run = await executor.generate(plan.generator, plan.generator_runs, MAX_GENERATED_CHARS)
+        run = await executor.generate(plan.generator, plan.generator_runs, GENERATED_INPUT_BYTES)
     except ExecutionUnavailable as exc:
         logger.warning("input generator not run: %s", exc)
         return plan, GeneratorReport(runs=0, inputs=0, rejected=0, failures=[f"not run: {exc}"],

@@ -53,7 +53,7 @@ def check_execution_fields(request: SelectRequest, limits: Settings) -> None:
                            "(max_field_chars)", "field_too_long", field_name)
         if program is not None:
             try:
-                ast.parse(program)
+                compile(program, field_name, "exec", dont_inherit=True)  # what the sandbox will do with it
             except PARSE_ERRORS as exc:
                 raise ApiError(422, f"{field_name}: not a Python program ({exc})", "invalid_value",
                                field_name) from None

@@ -333,6 +333,8 @@ class SelectionService:
         assert probe_set is not None  # generating inputs only adds probes
         if generated is not None and not probe_set.probes:
             reason = f"{plan.reason or 'nothing to run'}; the input generator gave no valid input"
+            if required:
+                raise ApiError(422, f"execution: required, but there is {reason}", "no_probes", "input_generator")
             report = unexecuted_report(replace(plan, status="skipped", reason=reason))
             return None, report.model_copy(update={"generator": generated})
         try:

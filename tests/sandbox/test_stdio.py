@@ -160,7 +160,22 @@ def test_a_program_cannot_forge_a_pass_from_its_probe_child() -> None:
     )
     for ending in ("", "os.kill(os.getppid(), 9)\n", "os._exit(0)\n"):
         result = run(forge + ending, [probe("1 2\n", "4\n")])
-        assert result.status == "error" and result.outputs == [], (ending, result)
+        # The probe's process holds no descriptor of the report pipe: the write itself fails.
+        assert (result.status, result.cases, result.outputs) == ("failed", "E", ["raise OSError"]), (ending, result)
+
+
+def test_a_program_cannot_read_the_expected_outputs_from_memory() -> None:
+    peek = ("import gc\nfound = [o for o in gc.get_objects() if isinstance(o, dict) and 'expected' in o]\n"
+            "print(found[0]['expected'] if found else 'nothing', end='')\n")
+    result = run(peek, [probe("1 2\n", "secret 3\n")])
+    assert (result.cases, result.outputs) == ("F", ["nothing"])
+
+
+def test_a_process_escaping_its_group_is_killed_before_the_next_probe() -> None:
+    escape = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\n    os._exit(0)\n"
+              "print(len([p for p in os.listdir('/proc') if p.isdigit()]))\n")
+    result = run(escape, [probe("", None), probe("", None)])
+    assert result.cases == "PP" and result.outputs[1] == result.outputs[0]  # the first probe's sleeper is gone
 
 
 # ---- hostile programs ------------------------------------------------------------------------------------------

@@ -49,3 +49,18 @@ def test_letter_case_counts_unless_the_statement_waives_it() -> None:
     assert execute(program, stdio(items)).cases == "F"
     waived = execute(program, stdio(items, ignore_case=True))
     assert waived.cases == "P" and waived.outputs == ["yes"]
+
+
+def test_atexit_output_and_a_flushed_os_exit_count_as_a_normal_end() -> None:
+    items = [{"kind": "stdin", "stdin": "2\n", "expected": "4\n"}]
+    buffered = "import atexit, sys\nout = []\natexit.register(lambda: sys.stdout.write(''.join(out)))\n" \
+               "out.append(str(2 * int(input())) + '\\n')\n"
+    assert execute(buffered, stdio(items)).cases == "P"
+    flushed = "import os, sys\nprint(2 * int(input()))\nsys.stdout.flush()\nos._exit(0)\n"
+    assert execute(flushed, stdio(items)).cases == "P"
+
+
+def test_a_number_past_the_decimal_range_is_a_wrong_answer_not_a_crash() -> None:
+    items = [{"kind": "stdin", "stdin": "", "expected": "1.5\n"}, {"kind": "stdin", "stdin": "", "expected": "2\n"}]
+    result = execute("print('1e999999999')\n", stdio(items))
+    assert result.status == "failed" and result.cases == "FF"

@@ -82,3 +82,27 @@ def test_a_functions_time_limit_is_the_requests_when_it_gives_one() -> None:
     assert plan_probes(ShapeRequest(FUNCTION, ())).probe_set.time_limit_s is None  # type: ignore[union-attr]
     given = plan_probes(ShapeRequest(FUNCTION, (), time_limit_s=1.5)).probe_set
     assert given is not None and given.time_limit_s == 1.5
+
+
+def test_reading_stdin_is_read_from_the_code_not_its_comments() -> None:
+    from daj.probes.shapes import detect_shape
+
+    commented = ["# reads the input (two numbers)\ndef add(a, b):\n    return a + b\n"] * 2
+    found = detect_shape(ShapeRequest("Add two numbers.", tuple(commented)))
+    assert not isinstance(found, str) and (found.shape, found.entry_point) == ("function", "add")
+    demo = ["def add(a, b):\n    return a + b\n\nprint(add(*map(int, input().split())))\n"] * 2
+    found = detect_shape(ShapeRequest("Add two numbers.", tuple(demo)))  # add() is called: a script
+    assert not isinstance(found, str) and found.shape == "stdin"
+    library = ["def add(a, b):\n    return a + b\n\nif input():\n    pass\n"] * 2
+    found = detect_shape(ShapeRequest("Add two numbers.", tuple(library)))  # add is never called: a function
+    assert not isinstance(found, str) and (found.shape, found.entry_point) == ("function", "add")
+
+
+def test_a_huge_number_in_a_statement_or_a_generated_input_is_skipped_not_a_crash() -> None:
+    huge = "9" * 5000
+    plan = plan_probes(ShapeRequest(LEETCODE.replace("Output: 3", f"Output: {huge}"), ()))
+    assert plan.probe_set is None or all(huge not in (p.expected or "") for p in plan.probe_set.probes)
+    method = plan_probes(ShapeRequest(LEETCODE, ())).probe_set
+    assert method is not None and with_generated(method, [f"{huge}\n1\n"])[1] == 1
+    sample = ATCODER.replace("1 2\n\nSample Output", f"2\n{huge} {huge}\n\nSample Output")
+    assert plan_probes(ShapeRequest(sample, (SUM,))).probe_set is not None

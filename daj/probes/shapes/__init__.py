@@ -38,7 +38,8 @@ def shape_named(name: str) -> ProgramShape:
     try:
         return SHAPES[name]  # a module that follows the ProgramShape protocol
     except KeyError:
-        raise ValueError(f"unknown program shape {name!r}; one of {sorted(SHAPES)}") from None
+        known = "; ".join(f"{key} ({module.description})" for key, module in sorted(SHAPES.items()))
+        raise ValueError(f"unknown program shape {name!r}; one of: {known}") from None
 
 
 def detect_shape(request: ShapeRequest) -> Detection | str:

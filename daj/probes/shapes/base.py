@@ -14,6 +14,9 @@ from typing import Any, Protocol
 
 from daj.probes.probeset import Probe, ProbeLimits, ProbeSet
 
+GENERATED_INPUT_BYTES = 100_000
+"""Longest input an `input_generator` may print, in every shape: large inputs tell a slow program from a fast one."""
+
 
 class ProbeInputError(ValueError):
     """A caller test or input this shape cannot run: `where` names the entry (``tests[2]``)."""
@@ -38,10 +41,6 @@ class CallerCase:
     has_expected: bool = False
     stdin: str | None = None
     stdout: str | None = None
-
-    @property
-    def form(self) -> str:
-        return "text" if self.text is not None else "args" if self.args is not None else "stdin"
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,15 @@ PROGRAM_PRELUDE = (
 )
 """The names a LeetCode program may use without importing them."""
 _NODE_TYPES = ("ListNode", "TreeNode", "Node")
-_METHOD = re.compile(r"def\s+([A-Za-z_]\w*)\s*\(\s*self\s*(?:,(?P<params>[^)]*))?\)")
+_METHOD = re.compile(r"def\s+([A-Za-z_]\w*)\s*\(\s*self\s*(?:,(?P<params>[^)\n]{0,1000}))?\)")
+_CLASS_LINE = re.compile(rf"^[ \t]*class\s+{CLASS}\b", re.MULTILINE)
 _JSON = json.JSONDecoder()
 
 
 def _starter(problem: str) -> str | None:
     """The statement's ``class Solution:`` starter code (from the class line on)."""
-    start = problem.find(f"class {CLASS}")
-    return problem[start:] if start >= 0 else None
+    match = _CLASS_LINE.search(problem)
+    return problem[match.start():match.start() + 5000] if match else None
 
 
 def _params(text: str) -> list[str]:
@@ -117,7 +118,7 @@ def _json_prefix(text: str) -> tuple[bool, Any]:
     text = text.strip()
     try:
         value, _ = _JSON.raw_decode(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, or an integer past Python's 4300-digit conversion limit
         return False, None
     return True, value
 
@@ -158,13 +159,18 @@ def _call(method: str, args: list[Any] | Args) -> str:
     return f"{CLASS}().{method}({', '.join(stable_repr(v) for v in args)})"
 
 
+def _json_lines(text: str) -> list[Any]:
+    """LiveCodeBench's functional format: one JSON value per argument, one per line (blank lines skipped)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def _lines_as_args(case: CallerCase, text: str) -> list[Any]:
     """LiveCodeBench's functional format: one JSON value per argument, one per line."""
     values = []
     for number, line in enumerate(line for line in text.splitlines() if line.strip()):
         try:
             values.append(json.loads(line))
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             raise ProbeInputError(case.where, f"line {number + 1} of `stdin` is not a JSON value (the functional "
                                   "format: one JSON value per argument, one per line)") from None
     return values
@@ -194,7 +200,7 @@ def _test_probe(case: CallerCase, method: str) -> Probe:
 def _expected_json(case: CallerCase) -> Any:
     try:
         return json.loads(case.stdout or "")
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         raise ProbeInputError(case.where, "`stdout` is not a JSON value (the functional format)") from None
 
 
@@ -245,8 +251,8 @@ def generated_probe(text: str, probe_set: ProbeSet) -> Probe | None:
     """An input the request's generator printed, in the functional format (one JSON value per argument, one per
     line), as a call of the probe set's method."""
     try:
-        args = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, RecursionError):
+        args = _json_lines(text)
+    except (ValueError, RecursionError):
         return None
     if not args or not probe_set.method:
         return None

@@ -8,6 +8,7 @@ after stripping, then token by token, numbers as decimals (docs/service.md).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import random
 import re
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from daj.probes.entry import parse_python
 from daj.probes.probeset import Probe, ProbeSet
-from daj.probes.shapes.base import CallerCase, Detection, ProbeInputError, ShapeRequest
+from daj.probes.shapes.base import GENERATED_INPUT_BYTES, CallerCase, Detection, ProbeInputError, ShapeRequest
 
 name = "stdin"
 description = "a whole program reading standard input and printing its answer"
@@ -24,8 +25,8 @@ DEFAULT_TIME_LIMIT_S = 2.0
 """CPU seconds per probe when neither the request nor the statement gives a time limit."""
 MAX_STDIN_CHARS = 20_000
 """Longest statement sample kept, and the longest seed of mutated inputs."""
-MAX_GENERATED_CHARS = 200_000
-"""Longest input an `input_generator` may print: large inputs are what tell a slow program from a fast one."""
+LINES_EDITED = 6
+"""Lines of one seed input that generated inputs edit (drawn with the problem's seed)."""
 SEVERAL_ANSWERS_NOTE = ("the statement allows several correct answers: its sample outputs are not checks (a "
                         "`checker` would make them checks); the samples run as inputs")
 
@@ -38,7 +39,6 @@ _SEVERAL_ANSWERS = re.compile(
     re.IGNORECASE,
 )
 _PROSE = re.compile(r"^\s*[A-Za-z][A-Za-z,']*(?: [A-Za-z,'.]+){3,}")
-_READS_STDIN = re.compile(r"\bsys\.stdin\b|\binput\s*\(|\bopen\s*\(\s*0\b|\bos\.read\s*\(\s*0\b")
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,47 @@ def several_answers(problem: str) -> bool:
 
 
 def reads_stdin(code: str) -> bool:
-    return parse_python(code) is not None and bool(_READS_STDIN.search(code))
+    """The program reads standard input: calls `input()`, touches `sys.stdin`, or reads fd 0 (`open(0)`,
+    `os.read(0, ...)`) in its code (comments and strings do not count)."""
+    tree = parse_python(code)
+    if tree is None:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "stdin":
+            return True
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else (
+                node.func.attr if isinstance(node.func, ast.Attribute) else "")
+            first = node.args[0] if node.args else None
+            if name == "input" or (name in ("open", "read") and isinstance(first, ast.Constant) and first.value == 0):
+                return True
+    return False
+
+
+def _called_elsewhere(tree: ast.Module) -> set[str]:
+    """Names of the top-level functions the program calls somewhere outside their own body (a script's `main`
+    and the `solve` it calls; not a function that is only defined, or only calls itself)."""
+    called: set[str] = set()
+    for statement in tree.body:
+        own = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id != own:
+                called.add(node.func.id)
+    return called
+
+
+def _shared_library_function(codes: list[str]) -> bool:
+    """Every program defines one same top-level function that nothing else in it calls: they implement that
+    function, and the stdin they read is a demo (a function the program calls, such as `main`, is a script's)."""
+    common: set[str] | None = None
+    for code in codes:
+        tree = parse_python(code)
+        if tree is None:
+            continue
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        uncalled = defined - _called_elsewhere(tree)
+        common = uncalled if common is None else common & uncalled
+    return bool(common)
 
 
 def detect(request: ShapeRequest) -> Detection | None:
@@ -147,9 +187,11 @@ def detect(request: ShapeRequest) -> Detection | None:
 def detect_from_candidates(request: ShapeRequest) -> Detection | str:
     # A candidate that does not parse cannot run in any shape: it does not vote (as for the function shape).
     parsed = [code for code in request.candidates if parse_python(code) is not None]
-    if parsed and all(reads_stdin(code) for code in parsed):
-        return Detection(name, "", "candidates")
-    return "not every candidate reads standard input"
+    if not parsed or not all(reads_stdin(code) for code in parsed):
+        return "not every candidate reads standard input"
+    if _shared_library_function(parsed):
+        return "the candidates read standard input, but share a function they do not call themselves"
+    return Detection(name, "", "candidates")
 
 
 def _test_probe(case: CallerCase) -> Probe:
@@ -209,7 +251,7 @@ def _line_edits(tokens: list[str], rng: random.Random) -> list[list[str]]:
         swapped = list(tokens)
         swapped[i], swapped[j] = swapped[j], swapped[i]
         edits += [swapped, tokens[::-1]]
-        numbers = all(re.fullmatch(r"-?\d+", t) for t in tokens)
+        numbers = all(re.fullmatch(r"-?\d{1,18}", t) for t in tokens)  # int() of 4300+ digits raises
         edits.append(sorted(tokens, key=int) if numbers else sorted(tokens))
     words = [k for k, t in enumerate(tokens) if len(t) >= 2 and not re.fullmatch(r"-?\d+(\.\d+)?", t)]
     if words:
@@ -226,7 +268,9 @@ def mutated_stdin(seeds: list[str], rng: random.Random) -> list[str]:
         if len(text) > MAX_STDIN_CHARS:
             continue
         lines = text.rstrip("\n").split("\n")
-        editable = range(len(lines)) if len(lines) == 1 else range(1, len(lines))
+        editable = list(range(len(lines)) if len(lines) == 1 else range(1, len(lines)))
+        if len(editable) > LINES_EDITED:  # each edit copies the whole input: a few lines per seed, not all
+            editable = sorted(rng.sample(editable, LINES_EDITED))
         for index in editable:
             tokens = lines[index].split()
             for edit in _line_edits(tokens, rng):
@@ -238,6 +282,6 @@ def mutated_stdin(seeds: list[str], rng: random.Random) -> list[str]:
 
 def generated_probe(text: str, probe_set: ProbeSet) -> Probe | None:
     """An input the request's generator printed: the whole text is one standard input."""
-    if not text.strip() or len(text) > MAX_GENERATED_CHARS:
+    if not text.strip() or len(text.encode("utf-8", "surrogateescape")) > GENERATED_INPUT_BYTES:
         return None
     return Probe("input", text, source="generator", stdin=True)
