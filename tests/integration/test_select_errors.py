@@ -51,7 +51,8 @@ def assert_error(response: httpx.Response, status: int, param: str | None, code:
         ({"problem": PROBLEM, "candidates": GOOD, "mode": "pointwise"}, "mode", "invalid_value"),
         ({"problem": PROBLEM, "candidates": GOOD, "max_reasoning_tokens": 10**6}, "max_reasoning_tokens", None),
         ({"problem": PROBLEM, "candidates": [GOOD[0], 42]}, "candidates[1]", "invalid_value"),
-        ({"problem": PROBLEM, "candidates": [{"code": GOOD[0]}, GOOD[1]]}, "candidates[0]", None),
+        # An object given where a string or an object fits: the object's own error, naming its missing field.
+        ({"problem": PROBLEM, "candidates": [{"code": GOOD[0]}, GOOD[1]]}, "candidates[0].id", None),
         ({"problem": PROBLEM, "candidates": GOOD, "adapter": "../../etc"}, "adapter", "invalid_value"),
     ],
 )

@@ -51,7 +51,7 @@ LINEAR = "n = int(input())\nprint(sum(map(int, input().split())))\n"
 LINEAR_TOO = "import sys\ndata = sys.stdin.read().split()\nprint(sum(int(x) for x in data[1:]))\n"
 QUADRATIC = ("n = int(input())\na = list(map(int, input().split()))\nt = 0\nfor i in range(n):\n"
              "    t = sum(a[: i + 1]) - sum(a[:i]) + t\nprint(t)\n")
-BIG_INPUTS = "import sys, random\nrandom.seed(int(sys.argv[1]))\nn = 60000\nprint(n)\n" \
+BIG_INPUTS = "import sys, random\nrandom.seed(int(sys.argv[1]))\nn = 40000\nprint(n)\n" \
              "print(' '.join(str(random.randint(1, 9)) for _ in range(n)))\n"
 LOOPING = "while True:\n    pass\n"
 

@@ -170,7 +170,7 @@ def test_a_statement_without_samples_is_skipped_with_a_reason(memory_service: An
         ({"tests": [{"stdin": "1 2\n", "stdout": "3\n"}, {"stdin": "1 2\n", "expected": 3}]}, "tests[1]"),
         ({"tests": [{"stdin": "1 2\n", "stdout": "3\n"}, {"stdin": "1 2\n"}]}, "tests[1]"),
         ({"tests": ["assert True"]}, "tests[0]"),
-        ({"tests": [{"stdin": "1 2\n", "stdout": "3\n", "extra": 1}]}, "tests[0]"),
+        ({"tests": [{"stdin": "1 2\n", "stdout": "3\n", "extra": 1}]}, "tests[0].extra"),
         ({"inputs": ["1 2\n", {"args": [1, 2]}]}, "inputs[1]"),
         ({"time_limit_s": 0}, "time_limit_s"),
         ({"shape": "applet"}, "shape"),
