@@ -26,7 +26,7 @@ def probe_spec(probe_set: ProbeSet, case_seconds: float, output_chars: int) -> T
                      ignore_case=probe_set.ignore_case)
     return probes(items, probe_set.entry_point, probe_set.prelude, case_seconds=seconds,
                   output_chars=output_chars, program_prelude=probe_set.program_prelude,
-                  module_name=probe_set.module_name)
+                  module_name=probe_set.module_name, node_results=probe_set.node_results)
 
 
 def run_limits(probe_set: ProbeSet, base: Limits, case_seconds: float, max_wall_seconds: float) -> Limits:

@@ -167,10 +167,15 @@ def probes(
     max_timeouts: int = 3,
     program_prelude: str = "",
     module_name: str = "",
+    node_results: bool = False,
 ) -> TestSpec:
     """Behaviour probes: each item is ``{"kind", "call", "expected"}``. ``call`` is an expression whose value
     is recorded as deterministic text (checked against the ``expected`` expression when there is one), or for
-    ``kind == "assert"`` an ``assert`` statement. The result has one mark (P/F/E/T) and one output per probe."""
+    ``kind == "assert"`` an ``assert`` statement. The result has one mark (P/F/E/T) and one output per probe.
+    ``program_prelude`` runs before the program in its namespace and ``module_name`` is its ``__name__`` (the
+    method shape: LeetCode's names, and a class that is imported rather than run as a script); its results then
+    compare as JSON, ListNode and TreeNode values as LeetCode's lists, and with ``node_results`` a missing node
+    (None) as ``[]``."""
     payload = {
         "probes": [dict(item) for item in items],
         "entry_point": entry_point,
@@ -181,6 +186,8 @@ def probes(
     }
     if program_prelude or module_name:  # only when used: a function probe set's spec stays what it was
         payload |= {"program_prelude": program_prelude, "module_name": module_name, "json_results": True}
+    if node_results:
+        payload["node_results"] = True
     return TestSpec("probes", payload)
 
 

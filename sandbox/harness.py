@@ -574,12 +574,49 @@ def _same(out, expected) -> bool:
     return False
 
 
+_MAX_NODES = 100_000
+
+
+def _linked_values(node) -> list:
+    values: list = []
+    seen: set = set()
+    while node is not None and id(node) not in seen and len(values) < _MAX_NODES:
+        seen.add(id(node))
+        values.append(node.val)
+        node = node.next
+    return values
+
+
+def _tree_values(root) -> list:
+    """LeetCode's level order: None for a missing child, trailing Nones dropped."""
+    values: list = []
+    queue: list = [root]
+    seen: set = set()
+    while queue and len(values) < _MAX_NODES:
+        node = queue.pop(0)
+        if node is None or id(node) in seen:
+            values.append(None)
+            continue
+        seen.add(id(node))
+        values.append(node.val)
+        queue.extend((node.left, node.right))
+    while values and values[-1] is None:
+        values.pop()
+    return values
+
+
 def _as_json_value(value, depth: int = 0):
-    """Tuples as lists, all the way down (LeetCode compares results as JSON)."""
+    """Tuples as lists, all the way down, and ListNode / TreeNode values as LeetCode's lists (LeetCode compares
+    results as JSON)."""
     if depth > _MAX_DEPTH:
         return value
     if type(value) in (list, tuple):
         return [_as_json_value(v, depth + 1) for v in value]
+    if type(value) not in _PLAIN and hasattr(value, "val"):
+        if hasattr(value, "next"):
+            return _linked_values(value)
+        if hasattr(value, "left") and hasattr(value, "right"):
+            return _tree_values(value)
     return value
 
 
@@ -590,6 +627,7 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
     signal.signal(signal.SIGALRM, _on_alarm)
     limit, seconds = int(job.get("output_chars", 200)), float(job.get("case_seconds", 1.0))
     json_results = bool(job.get("json_results"))  # LeetCode's results are JSON values: a tuple reads as a list
+    node_results = bool(job.get("node_results"))  # a ListNode / TreeNode result: no node reads as []
     marks: list[str] = []
     outputs: list[str] = []
     for probe in job["probes"]:
@@ -608,7 +646,7 @@ def _run_probes(job: dict, snapshot: dict, candidate_ns: dict) -> tuple[str, lis
                 else:
                     value = eval(compile(probe["call"], "<case>", "eval"), test_ns)
                     if json_results:
-                        value = _as_json_value(value)
+                        value = [] if value is None and node_results else _as_json_value(value)
                     text = _canon(value)
                     if probe.get("expected") is not None:
                         expected = eval(compile(probe["expected"], "<case>", "eval"), test_ns)

@@ -115,8 +115,9 @@ class Executor:
         logger.info("sandbox self-check passed in %.2f s; speed factor %.2f", result.duration, self.speed_factor)
 
     async def _measure_speed(self) -> float:
-        """How much slower than the reference host this one runs Python (at least 1, at most MAX_SPEED_FACTOR,
-        in steps of 0.25 so that the time limits, and the cache keys that hold them, stay put between starts)."""
+        """How much slower than the reference host this one runs Python: at least 1, at most MAX_SPEED_FACTOR,
+        rounded down to a step of 0.5, so that a busy host (other processes share its cores and caches: CPU time
+        grows a little) keeps its factor, and the time limits and the cache keys that hold them stay put."""
         spec = stdio([{"kind": "stdin", "stdin": "", "expected": None}] * 3, case_seconds=5.0)
         loop = asyncio.get_running_loop()
         try:
@@ -129,7 +130,7 @@ class Executor:
             logger.warning("speed not measured (%s %r): time limits are not scaled", result.status, result.cases)
             return 1.0
         ratio = min(times) / REFERENCE_SPEED_CPU_S
-        return min(MAX_SPEED_FACTOR, max(1.0, round(ratio * 4) / 4))
+        return min(MAX_SPEED_FACTOR, max(1.0, math.floor(ratio * 2) / 2))
 
     def _unavailable(self, reason: str) -> None:
         self.available, self.error = False, reason

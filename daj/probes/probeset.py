@@ -84,6 +84,7 @@ class ProbeSet:
     checker: str = ""  # stdio: a program that validates each output (exit 0), instead of exact comparison
     method: str = ""  # the method shape: which method of the entry point's class each probe calls
     ignore_case: bool = False  # stdio: the statement accepts the answer in any letter case
+    node_results: bool = False  # method: it returns a ListNode or TreeNode, compared as LeetCode's list
 
     @property
     def checks(self) -> list[int]:

@@ -145,7 +145,7 @@ def test_each_shape_is_detected_from_its_statement() -> None:
 def test_starter_code_names_the_method_even_when_the_candidates_define_more() -> None:
     helper = HAS_PAIR + "\n    def other(self) -> int:\n        return 1\n"
     assert detected(LEETCODE, [helper, HAS_PAIR]) == ("method", "hasPair", "statement")
-    assert starter_signature(LEETCODE) == ("hasPair", ["nums", "k"], " nums: List[int], k: int")
+    assert starter_signature(LEETCODE) == ("hasPair", ["nums", "k"], " nums: List[int], k: int", "bool")
 
 
 def test_each_shape_is_detected_from_the_candidates_alone() -> None:
@@ -406,13 +406,15 @@ def test_method_tests_as_args_or_in_the_functional_format() -> None:
     ]
 
 
-def test_linked_list_and_tree_arguments_skip_the_examples_with_a_note() -> None:
+def test_linked_list_and_tree_arguments_are_built_from_the_examples_lists() -> None:
     problem = ("Input: head = [1,2,3]\nOutput: [3,2,1]\n\nclass Solution:\n"
                "    def reverseList(self, head: Optional[ListNode]) -> Optional[ListNode]:\n        ")
     candidate = "class Solution:\n    def reverseList(self, head):\n        return head\n"
-    plan = plan_probes(request(problem, [candidate, candidate], tests=(CallerCase("tests[0]", text="assert True"),)))
-    assert plan.probe_set is not None and plan.notes and "ListNode" in plan.notes[0]
-    assert [p.origin for p in plan.probe_set.probes] == ["test"]
+    plan = plan_probes(request(problem, [candidate, candidate]))
+    assert plan.probe_set is not None and not plan.notes and plan.probe_set.node_results
+    assert plan.probe_set.probes[0].call == "Solution().reverseList(build_list([1, 2, 3]))"
+    assert "def build_tree(values):" in plan.probe_set.prelude
+    assert all(p.call.startswith("Solution().reverseList(build_list([") for p in plan.probe_set.probes)
 
 
 # ---- the function shape: the old behaviour, exactly -----------------------------------------------------------

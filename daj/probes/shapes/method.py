@@ -33,10 +33,60 @@ PROGRAM_PRELUDE = (
     "from operator import *\n"
     "import collections, heapq, bisect, itertools, functools, math, operator, string, re, sys\n"
     "from builtins import *\n"  # `from math import *` shadows pow; LeetCode's builtins win
+    "class ListNode:\n"
+    "    def __init__(self, val=0, next=None):\n"
+    "        self.val, self.next = val, next\n"
+    "class TreeNode:\n"
+    "    def __init__(self, val=0, left=None, right=None):\n"
+    "        self.val, self.left, self.right = val, left, right\n"
 )
-"""The names a LeetCode program may use without importing them."""
-_NODE_TYPES = ("ListNode", "TreeNode", "Node")
-_METHOD = re.compile(r"def\s+([A-Za-z_]\w*)\s*\(\s*self\s*(?:,(?P<params>[^)\n]{0,1000}))?\)")
+"""The names a LeetCode program may use without importing them, ListNode and TreeNode included."""
+NODE_BUILDERS = """def _node_class(name):
+    for value in vars(Solution).values():  # the class the program's own method sees (it may define its own)
+        found = getattr(value, "__globals__", {}).get(name)
+        if isinstance(found, type):
+            return found
+    raise NameError(name)
+
+
+def build_list(values):
+    node_class, head = _node_class("ListNode"), None
+    for value in reversed(values):
+        node = node_class(value)
+        node.next = head
+        head = node
+    return head
+
+
+def build_lists(lists):
+    return [build_list(values) for values in lists]
+
+
+def build_tree(values):
+    if not values or values[0] is None:
+        return None
+    node_class = _node_class("TreeNode")
+    root = node_class(values[0])
+    root.left = root.right = None
+    level, i = [root], 1
+    while level and i < len(values):
+        following = []
+        for parent in level:
+            for side in ("left", "right"):
+                child = None
+                if i < len(values) and values[i] is not None:
+                    child = node_class(values[i])
+                    child.left = child.right = None
+                    following.append(child)
+                setattr(parent, side, child)
+                i += 1
+        level = following
+    return root
+"""
+"""Builds a method's ListNode and TreeNode arguments from LeetCode's lists (level order for trees, `null` for a
+missing child), in the probes' namespace, with the node classes the program's own method sees."""
+_METHOD = re.compile(r"def\s+([A-Za-z_]\w*)\s*\(\s*self\s*(?:,(?P<params>[^)\n]{0,1000}))?\)"
+                     r"\s*(?:->\s*(?P<returns>[^:\n]{0,200}))?:")
 _CLASS_LINE = re.compile(rf"^[ \t]*class\s+{CLASS}\b", re.MULTILINE)
 _JSON = json.JSONDecoder()
 
@@ -64,14 +114,42 @@ def _params(text: str) -> list[str]:
     return names
 
 
-def starter_signature(problem: str) -> tuple[str, list[str], str] | None:
-    """(method, parameters, the parameter list as written) of the statement's starter code."""
+def starter_signature(problem: str) -> tuple[str, list[str], str, str] | None:
+    """(method, parameters, the parameter list as written, the return annotation) of the statement's starter
+    code."""
     starter = _starter(problem)
     match = _METHOD.search(starter) if starter else None
     if match is None:
         return None
     written = match.group("params") or ""
-    return match.group(1), _params(written), written
+    return match.group(1), _params(written), written, match.group("returns") or ""
+
+
+def _node_kind(annotation: str) -> str:
+    """How an argument of this annotation is built from a list: `list` (a ListNode), `lists` (a list of them),
+    `tree` (a TreeNode), or "" (used as is)."""
+    if "TreeNode" in annotation:
+        return "tree"
+    if "ListNode" in annotation:
+        return "lists" if re.search(r"\b[Ll]ist\[\s*(?:Optional\[\s*)?ListNode", annotation) else "list"
+    return ""
+
+
+def _annotations(written: str) -> list[str]:
+    """Each parameter's annotation, in order ("" when it has none)."""
+    found, depth, current = [], 0, ""
+    for char in written + ",":
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        if char == "," and depth == 0:
+            if current.strip():
+                found.append(current.split(":", 1)[1].split("=")[0] if ":" in current else "")
+            current = ""
+        else:
+            current += char
+    return found
 
 
 def _solution_methods(code: str) -> dict[str, list[str]] | None:
@@ -155,8 +233,13 @@ def statement_examples(problem: str, params: list[str]) -> list[tuple[list[Any],
     return found
 
 
-def _call(method: str, args: list[Any] | Args) -> str:
-    return f"{CLASS}().{method}({', '.join(stable_repr(v) for v in args)})"
+def _call(method: str, args: list[Any] | Args, kinds: tuple[str, ...] = ()) -> str:
+    """``Solution().name(args)``; arguments of a node kind wrapped in their builder (``build_tree([1, None])``)."""
+    rendered = [stable_repr(v) for v in args]
+    for position, kind in enumerate(kinds[: len(rendered)]):
+        if kind:
+            rendered[position] = f"build_{kind}({rendered[position]})"
+    return f"{CLASS}().{method}({', '.join(rendered)})"
 
 
 def _json_lines(text: str) -> list[Any]:
@@ -185,7 +268,7 @@ def _case_args(case: CallerCase) -> list[Any]:
                           "the functional format)")
 
 
-def _test_probe(case: CallerCase, method: str) -> Probe:
+def _test_probe(case: CallerCase, method: str, kinds: tuple[str, ...]) -> Probe:
     if case.text is not None:
         return Probe("test", case.text, statement=True, source="caller")
     args = _case_args(case)
@@ -194,7 +277,7 @@ def _test_probe(case: CallerCase, method: str) -> Probe:
     if case.args is None and case.stdout is None:
         raise ProbeInputError(case.where, "a `stdin` test needs `stdout`")
     expected = case.expected if case.args is not None else _expected_json(case)
-    return Probe("test", _call(method, args), stable_repr(expected), source="caller")
+    return Probe("test", _call(method, args, kinds), stable_repr(expected), source="caller")
 
 
 def _expected_json(case: CallerCase) -> Any:
@@ -204,39 +287,68 @@ def _expected_json(case: CallerCase) -> Any:
         raise ProbeInputError(case.where, "`stdout` is not a JSON value (the functional format)") from None
 
 
-def _input_call(case: CallerCase, method: str) -> str:
+def _input_call(case: CallerCase, method: str, kinds: tuple[str, ...]) -> str:
     if case.text is not None:
         if call_arguments(f"f({case.text})", "f") is None:
             raise ProbeInputError(case.where, "not an argument list of Python literals, e.g. `[1, 2], 'a'`")
         return f"{CLASS}().{method}({case.text})"
-    return _call(method, _case_args(case))
+    return _call(method, _case_args(case), kinds)
 
 
 def probe_set(request: ShapeRequest, detection: Detection) -> ProbeSet:
     method = detection.entry_point
     signature = starter_signature(request.problem)
     params = signature[1] if signature and signature[0] == method else _candidate_params(request, method)
-    uses_nodes = signature is not None and any(node in signature[2] for node in _NODE_TYPES)
-    notes: tuple[str, ...] = ()
+    own = signature is not None and signature[0] == method
+    kinds = tuple(_node_kind(a) for a in _annotations(signature[2])) if own and signature else ()
+    node_result = own and signature is not None and _node_kind(signature[3]) in ("list", "tree")
+    uses_nodes = any(kinds) or node_result
     examples = statement_examples(request.problem, params) if params else []
-    if uses_nodes and examples:
-        notes = ("the method takes ListNode/TreeNode arguments, which are not built from the examples' lists: "
-                 "examples skipped",)
-        examples = []
-    probes = [Probe("example", _call(method, args), stable_repr(expected), source="statement")
+    probes = [Probe("example", _call(method, args, kinds), stable_repr(expected), source="statement")
               for args, expected in examples]
-    probes += [_test_probe(case, method) for case in request.tests]
-    probes += [Probe("input", _input_call(case, method), source="caller") for case in request.inputs]
+    probes += [_test_probe(case, method, kinds) for case in request.tests]
+    probes += [Probe("input", _input_call(case, method, kinds), source="caller") for case in request.inputs]
     seeds: list[Args] = [tuple(args) for args, _ in examples]
     rng = problem_rng(request.problem, method)
     generated = mutated_inputs(seeds, rng)
     rng.shuffle(generated)
     limits = request.limits
-    calls = distinct_inputs(f"{CLASS}().{method}", generated, {p.call for p in probes},
-                            limits.max_generated_inputs, limits.max_input_chars)
+    taken = {p.call for p in probes}
+    if uses_nodes:
+        calls = _node_calls(method, generated, kinds, taken, limits.max_generated_inputs, limits.max_input_chars)
+    else:
+        calls = distinct_inputs(f"{CLASS}().{method}", generated, taken, limits.max_generated_inputs,
+                                limits.max_input_chars)
     probes += [Probe("input", call, source="mutation") for call in calls]
-    return ProbeSet(CLASS, "", tuple(probes[: limits.max_probes]), shape=name, program_prelude=PROGRAM_PRELUDE,
-                    module_name="solution", time_limit_s=request.time_limit_s, notes=notes, method=method)
+    return ProbeSet(CLASS, NODE_BUILDERS if uses_nodes else "", tuple(probes[: limits.max_probes]), shape=name,
+                    program_prelude=PROGRAM_PRELUDE, module_name="solution", time_limit_s=request.time_limit_s,
+                    method=method, node_results=node_result)
+
+
+def _node_calls(method: str, generated: list[Args], kinds: tuple[str, ...], taken: set[str], limit: int,
+                max_chars: int) -> list[str]:
+    """Generated calls of a method with node arguments: the mutated lists, wrapped in their builders (a list that
+    is not a list of values for its node kind is left out)."""
+    found: list[str] = []
+    for args in generated:
+        if len(found) >= limit:
+            break
+        if any(kind and not _node_values(arg, kind) for kind, arg in zip(kinds, args, strict=False)):
+            continue
+        try:
+            call = _call(method, args, kinds)
+        except (RecursionError, ValueError, MemoryError):
+            continue
+        if call not in taken and len(call) <= max_chars:
+            taken.add(call)
+            found.append(call)
+    return found
+
+
+def _node_values(value: object, kind: str) -> bool:
+    if kind == "lists":
+        return isinstance(value, list) and all(_node_values(v, "list") for v in value)
+    return isinstance(value, list) and all(v is None or isinstance(v, (int, float, str, bool)) for v in value)
 
 
 def _candidate_params(request: ShapeRequest, method: str) -> list[str]:
