@@ -97,21 +97,27 @@ def _starter(problem: str) -> str | None:
     return problem[match.start():match.start() + 5000] if match else None
 
 
-def _params(text: str) -> list[str]:
-    names, depth, current = [], 0, ""
-    for char in text + ",":
+def _parameters(written: str) -> list[str]:
+    """A parameter list as written, split at its top-level commas (``a: Dict[int, str], k: int = 3``)."""
+    parts, depth, current = [], 0, ""
+    for char in written + ",":
         if char in "[(":
             depth += 1
         elif char in "])":
             depth -= 1
         if char == "," and depth == 0:
-            param = current.split(":")[0].split("=")[0].strip().lstrip("*")
-            if param:
-                names.append(param)
+            if current.strip():
+                parts.append(current)
             current = ""
         else:
             current += char
-    return names
+    return parts
+
+
+def _params(written: str) -> list[str]:
+    """The parameters' names."""
+    names = [part.split(":")[0].split("=")[0].strip().lstrip("*") for part in _parameters(written)]
+    return [name for name in names if name]
 
 
 def starter_signature(problem: str) -> tuple[str, list[str], str, str] | None:
@@ -137,19 +143,7 @@ def _node_kind(annotation: str) -> str:
 
 def _annotations(written: str) -> list[str]:
     """Each parameter's annotation, in order ("" when it has none)."""
-    found, depth, current = [], 0, ""
-    for char in written + ",":
-        if char in "[(":
-            depth += 1
-        elif char in "])":
-            depth -= 1
-        if char == "," and depth == 0:
-            if current.strip():
-                found.append(current.split(":", 1)[1].split("=")[0] if ":" in current else "")
-            current = ""
-        else:
-            current += char
-    return found
+    return [part.split(":", 1)[1].split("=")[0] if ":" in part else "" for part in _parameters(written)]
 
 
 def _solution_methods(code: str) -> dict[str, list[str]] | None:
