@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from daj.probes.entry import infer_entry_point
 from daj.probes.examples import call_arguments
-from daj.probes.inputs import stable_repr
+from daj.probes.inputs import call_text, stable_repr
 from daj.probes.probeset import Probe, ProbeSet, build_probe_set
 from daj.probes.shapes.base import CallerCase, Detection, ProbeInputError, ShapeRequest
 
@@ -41,7 +41,7 @@ def _test_text(case: CallerCase, entry_point: str) -> str:
     if case.args is not None:
         if not case.has_expected:
             raise ProbeInputError(case.where, "an `args` test needs `expected`")
-        return f"assert {entry_point}({_arguments(case.args)}) == {stable_repr(case.expected)}"
+        return f"assert {call_text(entry_point, case.args)} == {stable_repr(case.expected)}"
     raise ProbeInputError(case.where, "a `stdin` test, but the candidates are functions: give `args` and "
                           "`expected`, or an assert statement")
 

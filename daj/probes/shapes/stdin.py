@@ -132,12 +132,9 @@ def several_answers(problem: str) -> bool:
     return bool(_SEVERAL_ANSWERS.search(problem))
 
 
-def reads_stdin(code: str) -> bool:
+def reads_stdin(tree: ast.Module) -> bool:
     """The program reads standard input: calls `input()`, touches `sys.stdin`, or reads fd 0 (`open(0)`,
     `os.read(0, ...)`) in its code (comments and strings do not count)."""
-    tree = parse_python(code)
-    if tree is None:
-        return False
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr == "stdin":
             return True
@@ -162,14 +159,11 @@ def _called_elsewhere(tree: ast.Module) -> set[str]:
     return called
 
 
-def _shared_library_function(codes: list[str]) -> bool:
+def _shared_library_function(trees: list[ast.Module]) -> bool:
     """Every program defines one same top-level function that nothing else in it calls: they implement that
     function, and the stdin they read is a demo (a function the program calls, such as `main`, is a script's)."""
     common: set[str] | None = None
-    for code in codes:
-        tree = parse_python(code)
-        if tree is None:
-            continue
+    for tree in trees:
         defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         uncalled = defined - _called_elsewhere(tree)
         common = uncalled if common is None else common & uncalled
@@ -186,8 +180,8 @@ def detect(request: ShapeRequest) -> Detection | None:
 
 def detect_from_candidates(request: ShapeRequest) -> Detection | str:
     # A candidate that does not parse cannot run in any shape: it does not vote (as for the function shape).
-    parsed = [code for code in request.candidates if parse_python(code) is not None]
-    if not parsed or not all(reads_stdin(code) for code in parsed):
+    parsed = [tree for code in request.candidates if (tree := parse_python(code)) is not None]
+    if not parsed or not all(reads_stdin(tree) for tree in parsed):
         return "not every candidate reads standard input"
     if _shared_library_function(parsed):
         return "the candidates read standard input, but share a function they do not call themselves"
