@@ -18,7 +18,7 @@ from daj.models import resolve_model
 from daj.protocol import PROMPT_VERSIONS
 from service.engine.base import JudgeEngine
 from service.errors import ApiError, install_error_handlers
-from service.routes import ops, select
+from service.routes import ops, rewards, select
 from service.settings import Settings
 from service.state import ServiceState
 
@@ -90,7 +90,9 @@ def create_app(settings: Settings | None = None, engine: JudgeEngine | None = No
     app.include_router(ops.router)
     app.include_router(ops.guarded)
     app.include_router(select.router)
+    app.include_router(rewards.router)
     body_limit = max_body_bytes(settings)
+    rewards_body_limit = settings.rewards_max_body_mb << 20
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -99,9 +101,12 @@ def create_app(settings: Settings | None = None, engine: JudgeEngine | None = No
         request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         started = time.perf_counter()
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > body_limit):
-            response: Response = ApiError(413, f"request body over {body_limit} bytes (derived from max_candidates "
-                                          "and max_field_chars)", "body_too_large").response()
+        rewards_path = request.url.path.startswith(("/rewards", "/v1/rewards"))
+        limit = rewards_body_limit if rewards_path else body_limit
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            why = "rewards_max_body_mb" if rewards_path else "derived from max_candidates and max_field_chars"
+            response: Response = ApiError(413, f"request body over {limit} bytes ({why})",
+                                          "body_too_large").response()
         else:
             try:
                 response = await call_next(request)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from daj.probes import CandidateRun, ProbeSet
 from sandbox import (
     Limits,
+    RunResult,
     SandboxError,
     TestSpec,
     execute,
@@ -57,6 +58,31 @@ class ExecutionBudgetExceeded(Exception):
 
 
 @dataclass(frozen=True)
+class ExecutionJob:
+    """One program to run over one probe set."""
+
+    code: str
+    probe_set: ProbeSet
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """What `Executor.run_jobs` did: per job, its cache key (`keys`, jobs' order); per key, its run, or why not."""
+
+    keys: list[str]
+    runs: dict[str, CandidateRun]
+    cached: set[str]  # keys whose run came from the cache
+    failures: dict[str, str]  # key -> the sandbox's own error (not the program's)
+    unfinished: set[str]  # keys the budget ran out on
+    fresh_runs: int
+    elapsed_s: float
+
+    @property
+    def cached_runs(self) -> int:
+        return len(self.cached)
+
+
+@dataclass(frozen=True)
 class ExecutionRun:
     runs: dict[str, CandidateRun]  # by program text
     fresh_runs: int
@@ -89,6 +115,8 @@ class Executor:
         self.checked = False  # the start-up self-check has finished (passed or not)
         self.error: str | None = "the sandbox self-check has not run yet"
         self.speed_factor = 1.0  # measured by self_check: whole programs' default time limits are scaled by it
+        self._queued = 0
+        self._mean_run_s = 0.1  # a moving mean of recent runs' wall time, for Retry-After
 
     def spec(self, probe_set: ProbeSet) -> TestSpec:
         return probe_spec(probe_set, self.settings.execution_case_s, self.settings.execution_output_chars)
@@ -141,49 +169,89 @@ class Executor:
         """The limits of one candidate's run over this probe set (`sandbox.run_limits`)."""
         return run_limits(probe_set, self.limits, self.settings.execution_case_s, self.settings.execution_budget_s)
 
+    @property
+    def queued(self) -> int:
+        """Runs submitted to the sandbox pool and not finished (running or waiting for a worker)."""
+        return self._queued
+
+    def retry_after_s(self, extra_runs: int = 0) -> int:
+        """A guess at when the pool has room: the queue (plus `extra_runs`) over the workers, at the recent mean
+        run time; 1 to 60 s."""
+        waiting = (self._queued + extra_runs) / max(1, self.settings.execution_workers)
+        return max(1, min(60, math.ceil(waiting * self._mean_run_s)))
+
     async def run(self, codes: Sequence[str], probe_set: ProbeSet, budget_s: float) -> ExecutionRun:
-        """Every distinct program once (cached ones not at all), all within `budget_s` seconds."""
-        started = time.perf_counter()
-        spec = self.spec(probe_set)
-        digest = spec.digest()
-        limits = self.run_limits(probe_set)
+        """Every distinct program once (cached ones not at all), all within `budget_s` seconds; a sandbox failure
+        or a run past the budget fails the whole execution (a selection then falls back to the judge)."""
         distinct = list(dict.fromkeys(codes))
-        keys = [execution_cache_key(code, digest, limits, self.python) for code in distinct]
-        hits = await self.cache.get_many(keys)
-        runs = {code: hit for code, hit in zip(distinct, hits, strict=True) if hit is not None}
+        batch = await self.run_jobs([ExecutionJob(code, probe_set) for code in distinct], budget_s)
+        if batch.failures:
+            # One failed run (a full process table, a transient error) fails this execution only: the request
+            # falls back to the judge, the next one tries the sandbox again.
+            raise ExecutionUnavailable(next(iter(batch.failures.values())))
+        if batch.unfinished:
+            self.metrics.execution_budget_exceeded.inc()
+            raise ExecutionBudgetExceeded(f"{len(batch.unfinished)} of {batch.fresh_runs + len(batch.unfinished)} "
+                                          f"candidates did not finish within the execution budget of {budget_s:g} s")
+        runs = {code: batch.runs[key] for code, key in zip(distinct, batch.keys, strict=True)}
+        return ExecutionRun(runs, batch.fresh_runs, batch.cached_runs, batch.elapsed_s)
+
+    async def run_jobs(self, jobs: Sequence[ExecutionJob], budget_s: float) -> BatchRun:
+        """Each job (a program over a probe set) once per distinct cache key, cached ones not at all, all within
+        `budget_s` seconds. A job's sandbox failure or its not finishing in time concerns that job alone: it is
+        reported in `failures` / `unfinished`, and every other result is kept (and cached)."""
+        started = time.perf_counter()
+        keys: list[str] = []
+        work: dict[str, tuple[str, TestSpec, Limits, int]] = {}
+        for job in jobs:
+            spec = self.spec(job.probe_set)
+            limits = self.run_limits(job.probe_set)
+            key = execution_cache_key(job.code, spec.digest(), limits, self.python)
+            keys.append(key)
+            work.setdefault(key, (job.code, spec, limits, len(job.probe_set.probes)))
+        distinct = list(work)
+        hits = await self.cache.get_many(distinct)
+        runs = {key: hit for key, hit in zip(distinct, hits, strict=True) if hit is not None}
+        cached = set(runs)
         self.metrics.execution_cache.labels("hit").inc(len(runs))
-        todo = [(code, key) for code, key, hit in zip(distinct, keys, hits, strict=True) if hit is None]
+        todo = [key for key in distinct if key not in runs]
         self.metrics.execution_cache.labels("miss").inc(len(todo))
-        loop = asyncio.get_running_loop()
-        futures = {loop.run_in_executor(self._pool, execute, code, spec, limits, self.python): (code, key)
-                   for code, key in todo}
+        futures = {self._submit(*work[key][:3]): key for key in todo}
         done, pending = await asyncio.wait(futures, timeout=budget_s) if futures else (set(), set())
         for future in pending:
             future.cancel()  # the queued ones never start; running ones end at their own wall limit
-        fresh, failure = {}, None
+        fresh: dict[str, CandidateRun] = {}
+        failures: dict[str, str] = {}
         for future in done:
-            code, key = futures[future]
-            if future.exception() is not None:
-                failure = future.exception()
+            key = futures[future]
+            if (error := future.exception()) is not None:
+                if not isinstance(error, (SandboxError, OSError, subprocess.SubprocessError)):
+                    raise error
+                self.metrics.sandbox_errors.inc()
+                logger.warning("sandbox run failed: %s: %s", type(error).__name__, error)
+                failures[key] = f"{type(error).__name__}: {error}"
                 continue
             result = future.result()
             self.metrics.sandbox_runs.labels(result.status).inc()
             self.metrics.sandbox_seconds.observe(result.duration)
-            runs[code] = fresh[key] = CandidateRun.from_result(result, len(probe_set.probes))
-        await self.cache.set_many(fresh)  # what finished is kept, even when the selection cannot use it
-        if failure is not None:
-            # One failed run (a full process table, a transient error) fails this execution only: the request
-            # falls back to the judge, the next one tries the sandbox again.
-            self.metrics.sandbox_errors.inc()
-            logger.warning("sandbox run failed: %s: %s", type(failure).__name__, failure)
-            if not isinstance(failure, (SandboxError, OSError, subprocess.SubprocessError)):
-                raise failure
-            raise ExecutionUnavailable(f"{type(failure).__name__}: {failure}") from failure
-        if pending:
-            self.metrics.execution_budget_exceeded.inc()
-            raise ExecutionBudgetExceeded(f"{len(pending)} of {len(todo)} candidates did not finish within the "
-                                          f"execution budget of {budget_s:g} s")
-        return ExecutionRun(runs, len(todo), len(distinct) - len(todo), time.perf_counter() - started)
+            self._mean_run_s += 0.1 * (result.duration - self._mean_run_s)
+            runs[key] = fresh[key] = CandidateRun.from_result(result, work[key][3])
+        await self.cache.set_many(fresh)  # what finished is kept, even when the request cannot use it
+        unfinished = {futures[future] for future in pending}
+        return BatchRun(keys, runs, cached, failures, unfinished, len(fresh) + len(failures),
+                        time.perf_counter() - started)
+
+    def _submit(self, code: str, spec: TestSpec, limits: Limits) -> asyncio.Future[RunResult]:
+        """One run on the sandbox pool, counted in `queued` until it ends (or is cancelled while waiting)."""
+        future = asyncio.get_running_loop().run_in_executor(self._pool, execute, code, spec, limits, self.python)
+        self._queued += 1
+        self.metrics.execution_queue.set(self._queued)
+        future.add_done_callback(self._dequeue)
+        return future
+
+    def _dequeue(self, _: asyncio.Future[RunResult]) -> None:
+        self._queued -= 1
+        self.metrics.execution_queue.set(self._queued)
 
     async def generate(self, program: str, runs: int, max_chars: int) -> CandidateRun:
         """Run a request's input generator `runs` times (seeds 0..runs-1), each under its own CPU limit

@@ -26,10 +26,14 @@ class Executed:
 
 def candidate_summary(executed: Executed, index: int) -> ExecutionSummary:
     """Examples and tests passed, and the first failure (input, expected, actual) for repairing the program."""
-    run, probe_set = executed.runs[index], executed.probe_set
+    return run_summary(executed.runs[index], executed.probe_set)
+
+
+def run_summary(run: CandidateRun, probe_set: ProbeSet) -> ExecutionSummary:
+    """One program's run over a probe set: its checks passed by origin, its first failure, its CPU time."""
     counts = {"example": [0, 0], "test": [0, 0]}
     failure = None
-    for i in executed.grouping.checks:
+    for i in probe_set.checks:
         probe = probe_set.probes[i]
         counts[probe.origin][1] += 1
         if run.marks[i] == "P":

@@ -45,6 +45,13 @@ class Metrics:
         self.execution_budget_exceeded = Counter(
             "daj_execution_budget_exceeded", "Selections whose execution ran over its budget", registry=r
         )
+        self.execution_queue = Gauge(
+            "daj_execution_queue", "Sandbox runs submitted and not finished (running or waiting)", registry=r
+        )
+        self.reward_batches = Counter("daj_reward_batches", "Reward batches answered", ["reward"], registry=r)
+        self.reward_completions = Counter(
+            "daj_reward_completions", "Completions scored by /rewards, by status", ["status"], registry=r
+        )
         self.judge_dtype = Gauge(
             "daj_judge_dtype", "1 for the dtype the judge computes in, with the reason it was chosen",
             ["dtype", "reason"], registry=r,

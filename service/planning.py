@@ -7,12 +7,13 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from daj.probes import PARSE_ERRORS, ProbeLimits, ProbeSet
 from daj.probes.shapes import CallerCase, ProbeInputError, ShapeRequest, plan_probes
 from service.errors import ApiError
 from service.execution import Executor
-from service.protocol import CallerInput, CallerTest, ExecutionMode, SelectRequest
+from service.protocol import CallerInput, CallerTest, ExecutionMode, ProgramShapeName, SelectRequest
 from service.settings import Settings
 
 
@@ -35,40 +36,59 @@ def _chars(item: str | CallerTest | CallerInput) -> int:
     return len(item) if isinstance(item, str) else len(json.dumps(item.model_dump(exclude_none=True)))
 
 
+class ProgramFields(Protocol):
+    """The request fields that say how programs run, shared by a selection and a reward item."""
+
+    problem: str
+    entry_point: str | None
+    shape: ProgramShapeName | None
+    tests: list[str | CallerTest]
+    inputs: list[str | CallerInput]
+    time_limit_s: float | None
+    checker: str | None
+
+
 def check_execution_fields(request: SelectRequest, limits: Settings) -> None:
-    """Limits of `tests`, `inputs` and `execution_budget_s`, and the syntax of assert-statement tests: a 422
-    naming the field otherwise. (Each shape checks the rest of what it runs: `plan_execution`.)"""
-    for field_name, items in (("tests", request.tests), ("inputs", request.inputs)):
+    """Limits of `tests`, `inputs`, the programs and `execution_budget_s`: a 422 naming the field otherwise."""
+    check_program_fields(request, limits, generator=request.input_generator)
+    budget = request.execution_budget_s
+    if budget is not None and budget > limits.execution_budget_s:
+        raise ApiError(422, f"execution_budget_s: {budget:g} s asked, at most {limits.execution_budget_s:g} s "
+                       "allowed (execution_budget_s)", "invalid_value", "execution_budget_s")
+
+
+def check_program_fields(fields: ProgramFields, limits: Settings, generator: str | None = None,
+                         where: str = "") -> None:
+    """Limits of `tests` and `inputs`, and that the checker, the input generator and assert-statement tests are
+    Python: a 422 naming the field (after `where`, e.g. `items[2].`) otherwise. (Each shape checks the rest of
+    what it runs: `plan_execution`.)"""
+    for field_name, items in (("tests", fields.tests), ("inputs", fields.inputs)):
         if len(items) > limits.execution_max_tests:
-            raise ApiError(422, f"{field_name}: {len(items)} given, at most {limits.execution_max_tests} allowed "
-                           "(execution_max_tests)", "too_many_items", field_name)
+            raise ApiError(422, f"{where}{field_name}: {len(items)} given, at most {limits.execution_max_tests} "
+                           "allowed (execution_max_tests)", "too_many_items", f"{where}{field_name}")
         for index, item in enumerate(items):
             if _chars(item) > limits.execution_max_test_chars:
-                raise ApiError(422, f"{field_name}[{index}]: {_chars(item)} characters, at most "
+                raise ApiError(422, f"{where}{field_name}[{index}]: {_chars(item)} characters, at most "
                                f"{limits.execution_max_test_chars} allowed (execution_max_test_chars)",
-                               "field_too_long", f"{field_name}[{index}]")
-    for field_name, program in (("checker", request.checker), ("input_generator", request.input_generator)):
+                               "field_too_long", f"{where}{field_name}[{index}]")
+    for field_name, program in (("checker", fields.checker), ("input_generator", generator)):
         if program is not None and len(program) > limits.max_field_chars:
-            raise ApiError(422, f"{field_name}: {len(program)} characters, at most {limits.max_field_chars} allowed "
-                           "(max_field_chars)", "field_too_long", field_name)
+            raise ApiError(422, f"{where}{field_name}: {len(program)} characters, at most {limits.max_field_chars} "
+                           "allowed (max_field_chars)", "field_too_long", f"{where}{field_name}")
         if program is not None:
             try:
                 compile(program, field_name, "exec", dont_inherit=True)  # what the sandbox will do with it
             except PARSE_ERRORS as exc:
-                raise ApiError(422, f"{field_name}: not a Python program ({exc})", "invalid_value",
-                               field_name) from None
-    for index, test in enumerate(request.tests):
+                raise ApiError(422, f"{where}{field_name}: not a Python program ({exc})", "invalid_value",
+                               f"{where}{field_name}") from None
+    for index, test in enumerate(fields.tests):
         if not isinstance(test, str):
             continue
         try:
             ast.parse(test)
         except PARSE_ERRORS as exc:
-            raise ApiError(422, f"tests[{index}]: not Python statements ({exc})", "invalid_value",
-                           f"tests[{index}]") from None
-    budget = request.execution_budget_s
-    if budget is not None and budget > limits.execution_budget_s:
-        raise ApiError(422, f"execution_budget_s: {budget:g} s asked, at most {limits.execution_budget_s:g} s "
-                       "allowed (execution_budget_s)", "invalid_value", "execution_budget_s")
+            raise ApiError(422, f"{where}tests[{index}]: not Python statements ({exc})", "invalid_value",
+                           f"{where}tests[{index}]") from None
 
 
 def _case(where: str, item: str | CallerTest | CallerInput) -> CallerCase:
@@ -81,9 +101,10 @@ def _case(where: str, item: str | CallerTest | CallerInput) -> CallerCase:
     return CallerCase(where, stdin=item.stdin, stdout=item.stdout if isinstance(item, CallerTest) else None)
 
 
-def shape_request(request: SelectRequest, codes: list[str], settings: Settings,
+def shape_request(request: ProgramFields, codes: list[str], settings: Settings,
                   speed_factor: float = 1.0) -> ShapeRequest:
-    """The request as the program shapes read it (`speed_factor`: the host's, see `Executor.self_check`)."""
+    """The request (or reward item) as the program shapes read it (`speed_factor`: the host's, see
+    `Executor.self_check`)."""
     return ShapeRequest(
         request.problem, tuple(codes), entry_point=request.entry_point,
         shape=request.shape.value if request.shape else None,

@@ -80,6 +80,23 @@ class Settings(BaseSettings):
     execution_max_tests: int = Field(64, ge=0, description="Most entries in a request's tests or inputs.")
     execution_max_test_chars: int = Field(2000, ge=16, description="Most characters in one test or input.")
     execution_cache_entries: int = Field(20_000, ge=1, description="Size of the in-process execution cache.")
+    execution_max_queue: int = Field(
+        512, ge=1, description="Sandbox runs queued (running or waiting) past which a /rewards batch gets 429 with "
+        "Retry-After."
+    )
+    # ---- /rewards (code rewards for RL trainers) ----
+    rewards_budget_s: float = Field(
+        120.0, gt=0, le=600, description="Longest time one /rewards batch may spend running completions (the cap "
+        "of its budget_s field); what is not run by then gets budget_exceeded and reward null."
+    )
+    rewards_max_items: int = Field(512, ge=1, description="Most items (problems) in one /rewards batch.")
+    rewards_max_group: int = Field(64, ge=1, description="Most completions of one /rewards item.")
+    rewards_max_completions: int = Field(2048, ge=1, description="Most completions in one /rewards batch.")
+    rewards_max_body_mb: int = Field(64, ge=1, description="Largest /rewards request body, in MiB.")
+    rewards_openrlhf_window_s: float = Field(
+        0.05, ge=0, le=5, description="/rewards/openrlhf gathers the requests that arrive within this window into "
+        "one batch (OpenRLHF sends one completion per request)."
+    )
     # ---- the judge between behaviour clusters ----
     prompt_version: Literal["daj-pairwise-v1", "daj-pairwise-v2", "daj-pairwise-v3"] = Field(
         "daj-pairwise-v1",

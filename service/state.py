@@ -15,6 +15,8 @@ from service.errors import ApiError
 from service.execution import Executor
 from service.limiter import ConcurrencyLimiter
 from service.metrics import Metrics
+from service.rewards.batch import RewardService
+from service.rewards.openrlhf import OpenRLHFBatcher
 from service.selection import SelectionService
 from service.settings import Settings
 
@@ -50,6 +52,8 @@ class ServiceState:
     adapters: AdapterRegistry = field(init=False)
     limiter: ConcurrencyLimiter = field(init=False)
     selection: SelectionService = field(init=False)
+    rewards: RewardService = field(init=False)
+    openrlhf: OpenRLHFBatcher = field(init=False)
     _startup: asyncio.Task[None] | None = field(default=None, repr=False)
     _sandbox_check: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -59,6 +63,8 @@ class ServiceState:
         self.selection = SelectionService.build(self.settings, self.engine, self.cache, self.executor, self.metrics,
                                                 gate=self)
         self.adapters = self.selection.adapters
+        self.rewards = RewardService(self.settings, self.executor, self.metrics, self.selection)
+        self.openrlhf = OpenRLHFBatcher(self.rewards, self.settings.rewards_openrlhf_window_s)
         self.limiter = ConcurrencyLimiter(self.settings.max_concurrent_requests)
 
     def start_engine_in_background(self) -> None:
@@ -112,6 +118,7 @@ class ServiceState:
             await asyncio.wait({self._startup}, timeout=0.5)
         if self._sandbox_check is not None and not self._sandbox_check.done():
             await asyncio.wait({self._sandbox_check})
+        await self.openrlhf.close()
         self.executor.close()
         if self.owns_engine:
             await self.engine.close()

@@ -1,4 +1,5 @@
-"""Waiting for a server a test started: poll until it answers 200, fail early if its process died."""
+"""Processes in tests: wait for a server a test started (poll until it answers 200, fail early if its process
+died); find what a sandbox run left behind."""
 
 from __future__ import annotations
 
@@ -51,3 +52,48 @@ def live_processes_of_uids_from(uid_min: int) -> list[int]:
         if int(fields.get("Uid", "0").split()[0]) >= uid_min and not fields["State"].strip().startswith("Z"):
             found.append(int(name))
     return found
+
+
+def _status(pid: int) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+
+
+def _is_run_init(pid: int) -> bool:
+    """The root-owned pid 1 of a sandbox run's namespaces (harness.py before it forks the runner)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"sandbox/harness.py" in command and _status(pid).get("Uid", "").split()[:1] == ["0"]
+
+
+def _leftovers_now(uid_min: int) -> list[int]:
+    found = []
+    for pid in live_processes_of_uids_from(uid_min):
+        chain: list[int] = []
+        current = pid
+        while current > 1 and len(chain) < 64:
+            status = _status(current)
+            if not status:
+                break  # it (or an ancestor) ended while we looked
+            current = int(status.get("PPid", "0"))
+            chain.append(current)
+        else:
+            if os.getpid() in chain or not any(_is_run_init(ancestor) for ancestor in chain):
+                found.append(pid)
+    return found
+
+
+def sandbox_leftovers(uid_min: int, grace_s: float = 2.0) -> list[str]:
+    """Live processes of sandbox uids (`uid_min` and up) that are this test's: in this process's tree, or outside
+    every sandbox run (escaped, re-parented), and still there after `grace_s`. Runs of other test sessions on the
+    same machine (in their own trees, or ending while we look) are not."""
+    deadline = time.monotonic() + grace_s
+    while (found := _leftovers_now(uid_min)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [f"{pid} uid {_status(pid).get('Uid', '?').split()[0]} {Path(f'/proc/{pid}/cmdline').read_bytes()[:80]!r}"
+            for pid in found if _status(pid)]

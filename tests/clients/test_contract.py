@@ -1,5 +1,6 @@
 """Contract: the SDK's models and the service's API agree (property names, required-ness, types, enum values,
-defaults) for SelectRequest, SelectResponse and every component nested in them, and for each SSE event.
+defaults) for SelectRequest, SelectResponse and every component nested in them, for each SSE event, and for
+RewardsRequest and RewardsResponse (`POST /rewards`, `service.rewards.protocol`).
 
 The service side is the OpenAPI document the service serves (`GET /openapi.json` of `create_app(Settings())`,
 which needs no engine), never a copy: if /select is missing from it the contract fails instead of comparing
@@ -23,8 +24,10 @@ from pydantic import BaseModel
 
 from service import protocol
 from service.errors import ErrorResponse as ServiceErrorResponse
+from service.rewards import protocol as rewards_protocol
 
 SELECT_PATHS = ("/v1/select", "/select")
+REWARDS_PATHS = ("/v1/rewards", "/rewards")
 Schema = dict[str, Any]
 
 
@@ -90,19 +93,27 @@ def served_openapi() -> tuple[Schema, FastAPI]:
     return response.json(), app
 
 
-def select_operation(document: Schema) -> Schema:
-    operation = document.get("paths", {}).get("/select", {}).get("post")
-    assert operation, "the served OpenAPI document has no POST /select: the contract would compare nothing"
+def post_operation(document: Schema, path: str) -> Schema:
+    operation = document.get("paths", {}).get(path, {}).get("post")
+    assert operation, f"the served OpenAPI document has no POST {path}: the contract would compare nothing"
     return operation
 
 
+def select_operation(document: Schema) -> Schema:
+    return post_operation(document, "/select")
+
+
 def service_select_schemas(document: Schema) -> dict[str, tuple[Schema, dict[str, Schema]]]:
-    """{'request': ..., 'response': ...} of POST /select in the served document; missing ones fail."""
-    operation = select_operation(document)
+    return operation_schemas(document, "/select")
+
+
+def operation_schemas(document: Schema, path: str) -> dict[str, tuple[Schema, dict[str, Schema]]]:
+    """{'request': ..., 'response': ...} of POST `path` in the served document; missing ones fail."""
+    operation = post_operation(document, path)
     components = document.get("components", {}).get("schemas", {})
     request = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     response = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})
-    assert request and response.get("schema"), "POST /select has no JSON request or 200 response schema"
+    assert request and response.get("schema"), f"POST {path} has no JSON request or 200 response schema"
     return {"request": (request, components), "response": (response["schema"], components)}
 
 
@@ -254,3 +265,129 @@ def test_the_expansion_sees_differences() -> None:
     base = expand(*model_schema(A, "validation"))
     for other in (Renamed, Retyped, Required):
         assert differences(base, expand(*model_schema(other, "validation")))
+
+
+# ---- POST /rewards ----
+
+
+@pytest.fixture(scope="module")
+def rewards_schemas(served: tuple[Schema, FastAPI]) -> dict[str, tuple[Schema, dict[str, Schema]]]:
+    """POST /rewards in the served document (the route is required, as /select is: no fallback to a copy)."""
+    return operation_schemas(served[0], "/rewards")
+
+
+def test_the_served_rewards_api_is_built_from_the_rewards_protocol_models(
+    served: tuple[Schema, FastAPI], rewards_schemas: dict
+) -> None:
+    from fastapi.routing import APIRoute
+
+    _, app = served
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path in REWARDS_PATHS and "POST" in r.methods]
+    assert sorted(r.path for r in routes) == sorted(REWARDS_PATHS)
+    for route in routes:  # /v1/rewards is left out of the document: it must share the documented models
+        assert route.body_field is not None
+        assert route.body_field.field_info.annotation is rewards_protocol.RewardsRequest, route.path
+        assert route.response_model is rewards_protocol.RewardsResponse, route.path
+    served_request = expand(*rewards_schemas["request"])
+    served_response = expand(*rewards_schemas["response"])
+    assert differences(served_request, expand(*model_schema(rewards_protocol.RewardsRequest, "validation"))) == []
+    assert differences(served_response, expand(*model_schema(rewards_protocol.RewardsResponse, "serialization"))) == []
+
+
+def test_rewards_request_and_every_nested_component_match_the_service(rewards_schemas: dict) -> None:
+    service = expand(*rewards_schemas["request"])
+    assert service["required"] == ["items"]
+    assert set(service["object"]["items"]["array"]["object"]) >= {"problem", "completions", "tests", "shape"}
+    assert differences(service, expand(*model_schema(sdk.RewardsRequest, "validation"))) == []
+
+
+def test_rewards_response_and_every_nested_component_match_the_service(rewards_schemas: dict) -> None:
+    service = expand(*rewards_schemas["response"])
+    assert set(service["object"]) >= {"rewards", "statuses", "items", "usage", "reward"}
+    assert differences(service, expand(*model_schema(sdk.RewardsResponse, "serialization"))) == []
+
+
+def _service_rewards_response() -> dict:
+    """A RewardsResponse built from the service's models, with every optional field of a completion set once."""
+    p, rp = protocol, rewards_protocol
+    ran = [
+        rp.CompletionReward(index=0, reward=1.5, status=rp.CompletionStatus.PASSED, passed=3, total=3, cpu_s=0.02,
+                            cluster=0, cluster_share=0.5, judge_score=1.0, cached=True),
+        rp.CompletionReward(index=1, reward=0.0, status=rp.CompletionStatus.TIMEOUT, detail="cpu limit", passed=0,
+                            total=3, first_failure=p.Failure(input="1 2\n", expected="3\n", actual="timeout"),
+                            cluster=1, cluster_share=0.5, judge_score=0.0, truncated=True),
+    ]  # fmt: skip
+    skipped = [rp.CompletionReward(index=0, reward=None, status=rp.CompletionStatus.NOT_SCORED)]
+    items = [
+        rp.ItemReport(index=0, status="ran", shape="stdin", checks=3, inputs=1, completions=ran,
+                      clusters=[rp.RewardCluster(id=0, members=[0], checks_passed=3),
+                                rp.RewardCluster(id=1, members=[1], checks_passed=0)]),
+        rp.ItemReport(index=1, status="skipped", reason="no entry point", completions=skipped),
+    ]  # fmt: skip
+    usage = rp.RewardsUsage(completions=3, runs=2, cached_runs=1, judge_calls=1, elapsed_ms=40.0, budget_exceeded=False)
+    response = rp.RewardsResponse(
+        rewards=[1.5, 0.0, None],
+        statuses=[c.status for c in ran + skipped],
+        items=items,
+        usage=usage,
+        reward=rp.RewardKind.JUDGE,
+    )
+    return response.model_dump(mode="json")
+
+
+def test_a_service_rewards_response_round_trips_through_the_sdk_unchanged() -> None:
+    body = _service_rewards_response()
+    assert daj_client.RewardsResponse.model_validate(body).model_dump(mode="json") == body
+
+
+@pytest.mark.parametrize(
+    ("items", "options"),
+    [
+        ([{"problem": "p", "completions": ["a", "b"]}], {}),
+        (
+            [
+                {
+                    "problem": "Read a and b.",
+                    "completions": [[{"role": "user", "content": "q"}, {"content": "a", "tool_calls": [{"id": "1"}]}]],
+                    "tests": [{"stdin": "1 2\n", "stdout": "3\n"}, "assert True"],
+                    "inputs": [{"stdin": "5 5\n"}, "1 1\n"],
+                    "shape": "stdin",
+                    "time_limit_s": 1.5,
+                    "checker": "import sys",
+                },
+                {
+                    "problem": "f",
+                    "completions": ["x"],
+                    "tests": [{"args": [[1], None], "expected": None}],
+                    "entry_point": "f",
+                },
+            ],
+            {"reward": "agreement", "no_code_reward": -1.0, "agreement_weight": 0.5, "budget_s": 20.0},
+        ),
+    ],
+)
+def test_a_rewards_request_the_sdk_builds_is_one_the_service_reads_the_same(items: list, options: dict) -> None:
+    from daj_client._base import build_rewards_body
+
+    sent = build_rewards_body(items, **options)
+    assert sent == {"items": items, **options}
+    served = rewards_protocol.RewardsRequest.model_validate(sent)
+    assert served.model_dump(mode="json", exclude_unset=True) == sent
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"problem": "p", "completions": ["a"], "test": []},
+        {"problem": "p", "completions": [[{"role": "assistant"}]]},
+        {"problem": "p", "completions": ["a"], "tests": [{"stdin": "1", "expected": 1}]},
+        {"completions": ["a"]},
+    ],
+)
+def test_the_sdk_rejects_the_reward_items_the_service_rejects(item: dict) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        rewards_protocol.RewardItem.model_validate(item)
+    with pytest.raises(ValidationError):
+        sdk.RewardItem.model_validate(item)

@@ -5,7 +5,6 @@ A statement without samples is skipped with a reason; a malformed test is a 422 
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 import uuid
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from daj.paths import repo_root
-from daj.testing.processes import live_processes_of_uids_from
+from daj.testing.processes import sandbox_leftovers
 from sandbox.runner import SANDBOX_UID_MIN
 
 pytestmark = [pytest.mark.engine]
@@ -42,51 +41,6 @@ def unique(program: str) -> str:
 def select(service: Any, candidates: list[str], **body: Any) -> httpx.Response:
     payload = {"problem": STATEMENT, "candidates": candidates, "execution": "required", **body}
     return httpx.post(f"{service.url}/select", json=payload, timeout=180)
-
-
-def _status(pid: int) -> dict[str, str]:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return {}
-    return {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
-
-
-def _is_run_init(pid: int) -> bool:
-    """The root-owned pid 1 of a sandbox run's namespaces (harness.py before it forks the runner)."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"sandbox/harness.py" in command and _status(pid).get("Uid", "").split()[:1] == ["0"]
-
-
-def _leftovers_now() -> list[int]:
-    found = []
-    for pid in live_processes_of_uids_from(SANDBOX_UID_MIN):
-        chain: list[int] = []
-        current = pid
-        while current > 1 and len(chain) < 64:
-            status = _status(current)
-            if not status:
-                break  # it (or an ancestor) ended while we looked
-            current = int(status.get("PPid", "0"))
-            chain.append(current)
-        else:
-            if os.getpid() in chain or not any(_is_run_init(ancestor) for ancestor in chain):
-                found.append(pid)
-    return found
-
-
-def leftovers(grace_s: float = 2.0) -> list[str]:
-    """Live processes of sandbox uids that are this test's: in this process's tree, or outside every sandbox run
-    (escaped, re-parented), and still there after `grace_s`. Runs of other test sessions on the same machine (in
-    their own trees, or ending while we look) are not."""
-    deadline = time.monotonic() + grace_s
-    while (found := _leftovers_now()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return [f"{pid} uid {_status(pid).get('Uid', '?').split()[0]} {Path(f'/proc/{pid}/cmdline').read_bytes()[:80]!r}"
-            for pid in found if _status(pid)]
 
 
 def hostile_programs(port: int, outside: Path) -> dict[str, str]:
@@ -132,7 +86,7 @@ def test_hostile_stdin_programs_are_contained_and_the_correct_one_wins(memory_se
         if name in slow:
             assert by_index[1]["timeouts"] >= 1, (name, by_index[1])
         assert elapsed < (20 if name in slow else 10), (name, elapsed)
-        assert leftovers() == [], f"{name}: processes outlived the request"
+        assert sandbox_leftovers(SANDBOX_UID_MIN) == [], f"{name}: processes outlived the request"
     with pytest.raises(TimeoutError):
         listener.accept()
     listener.close()

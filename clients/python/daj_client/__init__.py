@@ -11,6 +11,9 @@ with daj_client.Client() as client:
     for event in client.select(problem, candidates, stream=True, mode="reasoning"):
         ...
     response = client.select(statement, programs, tests=[{"stdin": "1 2\\n", "stdout": "3\\n"}])  # whole programs
+    scored = client.rewards([{"problem": problem, "completions": texts, "tests": tests}])  # scored.rewards
+
+RL trainers (TRL's GRPOTrainer, verl) take their reward functions from `daj_client.rewards`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from typing import Unpack
 
+from . import rewards  # the reward functions of RL trainers (TRL, verl): light, like the rest
 from ._async_client import AsyncClient, AsyncStream
 from ._base import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, Backoff, SelectOptions
 from ._client import Client, Stream
@@ -46,6 +50,8 @@ from .types import (
     CandidateInput,
     Cluster,
     ClustersEvent,
+    CompletionReward,
+    CompletionStatus,
     ErrorDetail,
     Event,
     ExecutionEvent,
@@ -54,17 +60,26 @@ from .types import (
     ExecutionSummary,
     Failure,
     GeneratorReport,
+    ItemReport,
     JudgeInfo,
     JudgeMode,
     Judgment,
     MatchResult,
     MatchStartEvent,
+    Message,
     Orders,
     ProbeCounts,
     ProgramShape,
     RankedCandidate,
     ReasoningEvent,
     ResultEvent,
+    RewardCluster,
+    RewardItem,
+    RewardItemInput,
+    RewardKind,
+    RewardsRequest,
+    RewardsResponse,
+    RewardsUsage,
     RoundEndEvent,
     SelectRequest,
     SelectResponse,
@@ -116,6 +131,8 @@ __all__ = [
     "Client",
     "Cluster",
     "ClustersEvent",
+    "CompletionReward",
+    "CompletionStatus",
     "DajError",
     "ErrorDetail",
     "Event",
@@ -125,11 +142,13 @@ __all__ = [
     "ExecutionSummary",
     "Failure",
     "GeneratorReport",
+    "ItemReport",
     "JudgeInfo",
     "JudgeMode",
     "Judgment",
     "MatchResult",
     "MatchStartEvent",
+    "Message",
     "NotFoundError",
     "Orders",
     "PermissionDeniedError",
@@ -139,6 +158,13 @@ __all__ = [
     "RateLimitError",
     "ReasoningEvent",
     "ResultEvent",
+    "RewardCluster",
+    "RewardItem",
+    "RewardItemInput",
+    "RewardKind",
+    "RewardsRequest",
+    "RewardsResponse",
+    "RewardsUsage",
     "RoundEndEvent",
     "SelectOptions",
     "SelectRequest",
@@ -153,4 +179,5 @@ __all__ = [
     "__version__",
     "best_of",
     "default_client",
+    "rewards",
 ]

@@ -18,7 +18,15 @@ from ._base import Backoff, SelectOptions
 from ._sse import to_event
 from .errors import APIConnectionError, APIError, APIResponseValidationError, APIStatusError, APITimeoutError
 from .sse import aiter_sse
-from .types import CandidateInput, Event, ResultEvent, SelectResponse
+from .types import (
+    CandidateInput,
+    Event,
+    ResultEvent,
+    RewardItemInput,
+    RewardKind,
+    RewardsResponse,
+    SelectResponse,
+)
 
 _closing: set[asyncio.Task[None]] = set()  # keeps GC-triggered closes alive until they finish
 
@@ -94,6 +102,25 @@ class AsyncClient:
     ) -> str:
         """The winning program's code."""
         return _base.winner_code(candidates, await self.select(problem, candidates, **options))
+
+    # ---- rewards ----
+
+    async def rewards(
+        self,
+        items: Sequence[RewardItemInput],
+        *,
+        reward: RewardKind | str | None = None,
+        no_code_reward: float | None = None,
+        agreement_weight: float | None = None,
+        budget_s: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> RewardsResponse:
+        """See `Client.rewards`."""
+        body = _base.build_rewards_body(
+            items, reward=reward, no_code_reward=no_code_reward, agreement_weight=agreement_weight, budget_s=budget_s
+        )
+        response, _ = await self._send("POST", _base.REWARDS_PATH, body, timeout)
+        return _base.parse_rewards_response(response, _base.sent_completions(body))
 
     # ---- operations ----
 

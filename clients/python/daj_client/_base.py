@@ -35,6 +35,11 @@ from .types import (
     JudgeMode,
     Orders,
     ProgramShape,
+    RewardItem,
+    RewardItemInput,
+    RewardKind,
+    RewardsRequest,
+    RewardsResponse,
     SelectRequest,
     SelectResponse,
     Strategy,
@@ -47,6 +52,7 @@ DEFAULT_MAX_RETRIES = 2
 ENV_BASE_URL = "DAJ_BASE_URL"
 ENV_API_KEY = "DAJ_API_KEY"
 SELECT_PATH = "/v1/select"
+REWARDS_PATH = "/rewards"
 REQUEST_ID_HEADER = "x-request-id"
 
 
@@ -140,6 +146,55 @@ def parse_select_response(response: httpx.Response) -> SelectResponse:
         raise APIResponseValidationError(
             f"unexpected /select response: {exc}", request_id=response.headers.get(REQUEST_ID_HEADER)
         ) from exc
+
+
+def build_rewards_body(
+    items: Sequence[RewardItemInput],
+    *,
+    reward: RewardKind | str | None = None,
+    no_code_reward: float | None = None,
+    agreement_weight: float | None = None,
+    budget_s: float | None = None,
+) -> dict:
+    """The JSON body of `POST /rewards`: the items, and only the options the caller set (None: the server's)."""
+    if isinstance(items, RewardItem | dict):  # one item where a list belongs: say so rather than iterate its keys
+        raise TypeError("`items` is a list of RewardItem or dicts, not a single item")
+    options = {"reward": reward, "no_code_reward": no_code_reward, "agreement_weight": agreement_weight,
+               "budget_s": budget_s}  # fmt: skip
+    fields: dict[str, Any] = {key: value for key, value in options.items() if value is not None}
+    request = RewardsRequest(items=[to_reward_item(item) for item in items], **fields)
+    return request.model_dump(mode="json", exclude_unset=True)
+
+
+def to_reward_item(item: RewardItemInput) -> RewardItem:
+    """A `RewardItem` as is; a dict validated into one (a misspelt key fails here, before a round trip)."""
+    if isinstance(item, RewardItem):
+        return item
+    if isinstance(item, dict):
+        return RewardItem.model_validate(item)
+    raise TypeError(f"a reward item is a RewardItem or its dict, not {type(item).__name__}")
+
+
+def parse_rewards_response(response: httpx.Response, completions: int | None = None) -> RewardsResponse:
+    """The parsed answer; with `completions` (how many were sent), also checks that the flat `rewards` and
+    `statuses` have one entry per completion, so a caller can map them back by position."""
+    request_id = response.headers.get(REQUEST_ID_HEADER)
+    try:
+        parsed = RewardsResponse.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise APIResponseValidationError(f"unexpected /rewards response: {exc}", request_id=request_id) from exc
+    if completions is not None and not len(parsed.rewards) == len(parsed.statuses) == completions:
+        raise APIResponseValidationError(
+            f"/rewards answered {len(parsed.rewards)} rewards and {len(parsed.statuses)} statuses for "
+            f"{completions} completions",
+            request_id=request_id,
+        )
+    return parsed
+
+
+def sent_completions(body: dict) -> int:
+    """How many completions a `build_rewards_body` body holds."""
+    return sum(len(item["completions"]) for item in body["items"])
 
 
 def status_error(response: httpx.Response) -> APIStatusError:

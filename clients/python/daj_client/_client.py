@@ -17,7 +17,15 @@ from ._base import Backoff, SelectOptions
 from ._sse import to_event
 from .errors import APIConnectionError, APIError, APIResponseValidationError, APIStatusError, APITimeoutError
 from .sse import iter_sse
-from .types import CandidateInput, Event, ResultEvent, SelectResponse
+from .types import (
+    CandidateInput,
+    Event,
+    ResultEvent,
+    RewardItemInput,
+    RewardKind,
+    RewardsResponse,
+    SelectResponse,
+)
 
 
 class Client:
@@ -95,6 +103,30 @@ class Client:
     def best_of(self, problem: str, candidates: Sequence[CandidateInput], **options: Unpack[SelectOptions]) -> str:
         """The winning program's code: the one call a coding agent needs after sampling N programs."""
         return _base.winner_code(candidates, self.select(problem, candidates, **options))
+
+    # ---- rewards ----
+
+    def rewards(
+        self,
+        items: Sequence[RewardItemInput],
+        *,
+        reward: RewardKind | str | None = None,
+        no_code_reward: float | None = None,
+        agreement_weight: float | None = None,
+        budget_s: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> RewardsResponse:
+        """`POST /rewards`: run every item's completions and return one reward per completion (`response.rewards`,
+        items in order, flattened; None where a completion could not be scored) with what each run did.
+
+        Items are `RewardItem`s or their dicts (`{"problem", "completions", "tests", ...}`); unset options take the
+        server's defaults (`reward="pass_rate"`). 429 (the sandbox queue is full) and 5xx are retried like any
+        call, honouring Retry-After."""
+        body = _base.build_rewards_body(
+            items, reward=reward, no_code_reward=no_code_reward, agreement_weight=agreement_weight, budget_s=budget_s
+        )
+        response, _ = self._send("POST", _base.REWARDS_PATH, body, timeout)
+        return _base.parse_rewards_response(response, _base.sent_completions(body))
 
     # ---- operations ----
 

@@ -1,4 +1,5 @@
-"""Typed mirrors of the service's public models (`service/protocol.py`, `service/errors.py`).
+"""Typed mirrors of the service's public models (`service/protocol.py`, `service/rewards/protocol.py`,
+`service/errors.py`).
 
 The SDK cannot import the service (it installs without it), so the models are copied here and
 `tests/clients/test_contract.py` checks that field names, required-ness and types stay in step.
@@ -7,10 +8,11 @@ Two deliberate differences from the server's models:
 
 - Response models accept unknown fields (`extra="allow"`): a newer server may add fields without breaking
   an older client.
-- The request model carries no limits (votes <= 16, max candidates, `entry_point`'s pattern, a positive
-  `execution_budget_s`, `time_limit_s` <= 30, ...): many depend on the server's settings, so the server is the
-  single judge of them and answers a 422 naming the field. (The form of a `tests` or `inputs` object, `stdin`
-  or `args` but not both, is the API's shape rather than a limit: it is checked here too.)
+- The request models carry no limits (votes <= 16, max candidates, `entry_point`'s pattern, a positive
+  `execution_budget_s`, `time_limit_s` <= 30, at least one reward item and completion, ...): many depend on the
+  server's settings, so the server is the single judge of them and answers a 422 naming the field. (The form
+  of a `tests` or `inputs` object, `stdin` or `args` but not both, is the API's shape rather than a limit: it is
+  checked here too.)
 """
 
 from __future__ import annotations
@@ -401,3 +403,135 @@ CallerTestItem = str | CallerTest | dict[str, Any]
 CallerInputItem = str | CallerInput | dict[str, Any]
 """What `select(inputs=[...])` accepts per input: an argument list or a stdin program's input text, a
 `CallerInput`, or its dict (`{"stdin"}` or `{"args"}`)."""
+
+
+# ---- POST /rewards: completions a policy wrote, scored by running them (the server's `service/rewards/protocol.py`).
+
+
+class RewardKind(StrEnum):
+    PASS_RATE = "pass_rate"  # the fraction of the examples and tests passed
+    BINARY = "binary"  # 1 when every example and test passes, else 0
+    AGREEMENT = "agreement"  # the pass rate plus the share of the item's completions that behave the same
+    JUDGE = "judge"  # the pass rate plus the judge's mean win probability between the top behaviour clusters
+
+
+class CompletionStatus(StrEnum):
+    PASSED = "passed"  # every example and test passed
+    FAILED = "failed"  # some example or test failed (or the program raised)
+    RAN = "ran"  # the item has no examples or tests: the program ran its inputs (agreement and judge score it)
+    TIMEOUT = "timeout"  # a probe, or the whole run, went past its time limit
+    MEMORY = "memory"  # the program hit the memory limit
+    KILLED = "killed"  # another limit: output, file size, processes; or a signal
+    SYNTAX_ERROR = "syntax_error"
+    NO_CODE = "no_code"  # no Python code could be extracted from the completion
+    SANDBOX_ERROR = "sandbox_error"  # the sandbox itself failed on this completion: reward null, try again
+    BUDGET_EXCEEDED = "budget_exceeded"  # the batch's time budget ran out before it ran: reward null
+    NOT_SCORED = "not_scored"  # its item could not be run (no entry point, no probes): reward null
+
+
+class Message(BaseModel):
+    """One chat message of a conversational completion (TRL's and OpenAI's `{role, content}`). Other keys
+    (`tool_calls`, ...) are kept and sent, as the server keeps them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str = "assistant"
+    content: str
+
+
+class RewardItem(_Request):
+    """One problem and the completions sampled for it (a GRPO group): `RewardItem(problem=statement,
+    completions=[text1, text2], tests=[{"stdin": "1 2\\n", "stdout": "3\\n"}])`."""
+
+    problem: str = Field(description="The problem statement the policy was prompted with.")
+    completions: list[str | list[Message]] = Field(
+        description="Raw model outputs: text, or chat messages (the last assistant message counts). The code is the "
+        "last fenced Python block, else the whole text if it parses."
+    )
+    tests: list[str | CallerTest] = Field(
+        [], description="Tests a correct program passes: assert statements, {stdin, stdout} or {args, expected}."
+    )
+    inputs: list[str | CallerInput] = Field([], description="Inputs without expected results (as in select).")
+    entry_point: str | None = Field(None, description="The function the completions implement; inferred when absent.")
+    shape: ProgramShape | None = Field(None, description="function, stdin or method; detected when absent.")
+    time_limit_s: float | None = Field(None, description="CPU seconds per probe.")
+    checker: str | None = Field(None, description="stdin programs: an output checker, as in select.")
+
+
+class RewardsRequest(_Request):
+    """Body of `POST /rewards`. Defaults mirror the server's; the client sends only the options set."""
+
+    items: list[RewardItem] = Field(description="The problems of the batch.")
+    reward: RewardKind = Field(RewardKind.PASS_RATE, description="How a completion's reward is computed.")
+    no_code_reward: float = Field(0.0, description="The reward of a completion with no code in it.")
+    agreement_weight: float = Field(1.0, description="Weight of the cluster share (agreement) or judge score (judge).")
+    budget_s: float | None = Field(
+        None,
+        description="Time budget of the whole batch; completions not run by then get `budget_exceeded` "
+        "and reward null (capped by the server).",
+    )
+
+
+class CompletionReward(_Response):
+    """One completion's reward and what its run did."""
+
+    index: int = Field(description="Position in its item's completions.")
+    reward: float | None = Field(
+        description="None when the completion could not be scored (sandbox_error, budget_exceeded, not_scored)."
+    )
+    status: CompletionStatus
+    detail: str = Field("", description="What the sandbox said (an exception name, a limit).")
+    passed: int = Field(0, description="Examples and tests passed.")
+    total: int = Field(0, description="Examples and tests run.")
+    first_failure: Failure | None = None
+    cpu_s: float | None = Field(None, description="Most CPU seconds one probe took (whole programs only).")
+    cluster: int | None = Field(None, description="Behaviour cluster inside the item; None when not run.")
+    cluster_share: float | None = Field(
+        None, description="Its cluster's share of the item's completions that have code."
+    )
+    judge_score: float | None = Field(
+        None, description="reward=judge: mean win probability against the other top behaviour clusters."
+    )
+    truncated: bool = Field(False, description="Some output was cut (never cut silently).")
+    cached: bool = Field(False, description="Its run came from the cache.")
+
+
+class RewardCluster(_Response):
+    id: int
+    members: list[int] = Field(description="Completion indices.")
+    checks_passed: int
+
+
+class ItemReport(_Response):
+    """What the service did for one item: how it ran its completions, and each completion's reward."""
+
+    index: int
+    status: Literal["ran", "skipped"]
+    reason: str | None = Field(None, description="Why the item was not run, or why it has no pass rate.")
+    shape: str | None = None
+    entry_point: str | None = None
+    checks: int = Field(0, description="Examples and tests each completion is scored against.")
+    inputs: int = Field(0, description="Inputs without expected results (for clusters).")
+    clusters: list[RewardCluster] = []
+    completions: list[CompletionReward]
+
+
+class RewardsUsage(_Response):
+    completions: int
+    runs: int = Field(description="Sandbox runs made (distinct programs not in the cache).")
+    cached_runs: int
+    judge_calls: int = 0
+    elapsed_ms: float
+    budget_exceeded: bool = Field(False, description="The batch budget ran out: some completions were not run.")
+
+
+class RewardsResponse(_Response):
+    rewards: list[float | None] = Field(description="Every completion's reward, items in order, flattened.")
+    statuses: list[CompletionStatus] = Field(description="Every completion's status, in the same order.")
+    items: list[ItemReport]
+    usage: RewardsUsage
+    reward: RewardKind
+
+
+RewardItemInput = RewardItem | dict[str, Any]
+"""What `rewards(items=[...])` accepts per item: a `RewardItem` or its dict."""
