@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup model serve test test-all test-docker lint bench
+.PHONY: setup model serve test test-all test-docker test-rl lint bench
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,12 @@ test-all: model
 
 # Build the images (docker/build-local.sh), compose up, /ready, selections in the container, compose down. Needs a
 # Docker daemon (docs/deploy.md); a cold build takes minutes, so neither `make test` nor CI runs it.
+# 2 real GRPO steps of TRL on SmolLM2-135M with daj's /rewards as the reward, over HTTP (scripts/test_rl.sh): its own
+# .venv-rl with the client's `rl` extra (TRL moves transformers, which vLLM pins). Minutes; neither `make test` nor
+# CI runs it.
+test-rl: model
+	bash scripts/test_rl.sh
+
 test-docker: setup
 	DAJ_TEST_DOCKER=1 $(VENV)/bin/python -m pytest -m docker -s tests/deploy/test_docker_cycle.py $(PYTEST_ARGS)
 
