@@ -187,3 +187,34 @@ def test_the_cli_against_the_service(service_url: str, tmp_path: Path, capsys: p
     name, code = out.out.split("\n", 1)
     assert name.startswith("winner: ") and code == Path(name.removeprefix("winner: ")).read_text()
     assert " verdict " in out.err
+
+
+def test_rewards_and_the_trainer_adapters_against_the_service(client: Client, service_url: str) -> None:
+    """The SDK's rewards() and the TRL and verl adapters, each against the live service: the same completions get
+    the same rewards however they are sent."""
+    import asyncio
+    import uuid
+
+    from daj_client.rewards import async_trl_reward, compute_score_batch, trl_reward
+
+    tag = f"# {uuid.uuid4().hex}\n"
+    right, wrong = f"```python\n{tag}{CODES[0]}```", f"```python\n{tag}{CODES[1]}```"
+    tests = ["assert add(2, 3) == 5", "assert add(0, 0) == 0"]
+    scored = client.rewards([{"problem": PROBLEM, "tests": tests, "completions": [right, wrong, "no idea"]}])
+    assert scored.rewards == [1.0, 0.5, 0.0] and [s.value for s in scored.statuses] == ["passed", "failed", "no_code"]
+
+    columns = {"problem": [PROBLEM] * 3, "tests": [tests] * 3}
+    prompts = [[{"role": "user", "content": PROBLEM}]] * 3
+    completions = [[{"role": "assistant", "content": text}] for text in (right, wrong, "no idea")]
+    logged: dict[str, list[object]] = {}
+    reward = trl_reward(service_url, api_key=API_KEY)
+    assert reward(prompts, completions, log_extra=lambda column, values: logged.setdefault(column, values),
+                  **columns) == [1.0, 0.5, 0.0]
+    assert logged["daj_pass_rate_status"] == ["passed", "failed", "no_code"]
+    async_reward = async_trl_reward(service_url, api_key=API_KEY, reward="binary")
+    assert asyncio.run(async_reward(prompts, completions, **columns)) == [1.0, 0.0, 0.0]
+
+    truth = {"tests": tests}
+    results = compute_score_batch(["mbpp"] * 2, [right, wrong], [truth, truth],
+                                  [{"problem": PROBLEM, "daj_url": service_url}] * 2, api_key=API_KEY)
+    assert [(r["score"], r["status"]) for r in results] == [(1.0, "passed"), (0.5, "failed")]
