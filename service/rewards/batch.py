@@ -37,7 +37,7 @@ from service.rewards.protocol import (
     RewardsResponse,
     RewardsUsage,
 )
-from service.rewards.scoring import Facts, cluster_shares, reward, run_status, truncated
+from service.rewards.scoring import Facts, cluster_shares, distinct_checks, reward, run_status, truncated
 from service.selection import SelectionService
 from service.settings import Settings
 
@@ -224,7 +224,7 @@ class RewardService:
         if not probe_set.checks and request.reward in (RewardKind.PASS_RATE, RewardKind.BINARY):
             reason = "no examples or tests to score against: give `tests`, or use reward `agreement`"
         return ItemReport(index=item.index, status="ran", reason=reason, shape=item.shape,
-                          entry_point=item.entry_point, checks=len(probe_set.checks),
+                          entry_point=item.entry_point, checks=len(distinct_checks(probe_set)),
                           inputs=len(probe_set.inputs), clusters=clusters, completions=scored)
 
     @staticmethod
@@ -239,8 +239,8 @@ class RewardService:
     def _scored(self, position: int, run: CandidateRun, probe_set: ProbeSet, cluster: int, share: float,
                 judge_score: float | None, cached: bool, request: RewardsRequest) -> CompletionReward:
         summary = run_summary(run, probe_set)
-        passed = summary.examples_passed + summary.tests_passed
-        total = summary.examples_total + summary.tests_total
+        checks = distinct_checks(probe_set)
+        passed, total = sum(run.marks[i] == "P" for i in checks), len(checks)
         facts = Facts(passed, total, share, judge_score, request.agreement_weight)
         return CompletionReward(
             index=position, reward=reward(request.reward, facts), status=run_status(run, probe_set),

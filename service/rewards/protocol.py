@@ -96,8 +96,8 @@ class CompletionReward(BaseModel):
                                  "budget_exceeded, not_scored): TRL skips it, never a made-up 0.")
     status: CompletionStatus
     detail: str = Field("", description="What the sandbox said (an exception name, a limit).")
-    passed: int = Field(0, description="Examples and tests passed.")
-    total: int = Field(0, description="Examples and tests run.")
+    passed: int = Field(0, description="Examples and tests passed (each distinct check once).")
+    total: int = Field(0, description="Examples and tests run (a test that repeats an example counts once).")
     first_failure: Failure | None = None
     cpu_s: float | None = Field(None, description="Most CPU seconds one probe took (whole programs only).")
     cluster: int | None = Field(None, description="Behaviour cluster inside the item; None when not run.")

@@ -48,6 +48,16 @@ def run_status(run: CandidateRun, probe_set: ProbeSet) -> CompletionStatus:
     return CompletionStatus.PASSED if all(run.marks[i] == "P" for i in checks) else CompletionStatus.FAILED
 
 
+def distinct_checks(probe_set: ProbeSet) -> list[int]:
+    """The checks a pass rate counts: each distinct check once. A caller's test that repeats a statement example
+    (MBPP's prompts show their first assert, which datasets also list as a test) would otherwise weigh double."""
+    seen: dict[tuple[str, str | None, bool], int] = {}
+    for index in probe_set.checks:
+        probe = probe_set.probes[index]
+        seen.setdefault((probe.call, probe.expected, probe.statement), index)
+    return sorted(seen.values())
+
+
 def truncated(run: CandidateRun) -> bool:
     """Some output of the run was cut: a probe's output past the length kept, or the run stopped at the output
     (or file size) limit."""

@@ -86,3 +86,11 @@ def test_a_cut_output_is_marked() -> None:
 )
 def test_each_reward_kind(kind: RewardKind, facts: Facts, value: float | None) -> None:
     assert reward(kind, facts) == (pytest.approx(value) if value is not None else None)
+
+
+def test_a_test_that_repeats_an_example_counts_once() -> None:
+    from service.rewards.scoring import distinct_checks
+
+    probes = ProbeSet("f", "", (Probe("example", "f(1)", "1", source="statement"), Probe("test", "f(1)", "1"),
+                                Probe("test", "f(2)", "2"), Probe("input", "f(3)")))
+    assert distinct_checks(probes) == [0, 2]
