@@ -8,6 +8,7 @@ probe set's hash, the harness version and the limits (Redis when configured, els
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import subprocess
@@ -242,14 +243,21 @@ class Executor:
                         time.perf_counter() - started)
 
     def _submit(self, code: str, spec: TestSpec, limits: Limits) -> asyncio.Future[RunResult]:
-        """One run on the sandbox pool, counted in `queued` until it ends (or is cancelled while waiting)."""
-        future = asyncio.get_running_loop().run_in_executor(self._pool, execute, code, spec, limits, self.python)
+        """One run on the sandbox pool, counted in `queued` until the pool is done with it: cancelling the asyncio
+        side (a budget ran out) takes a waiting run off the pool at once, but a running one counts until it ends."""
+        loop = asyncio.get_running_loop()
+        work = self._pool.submit(execute, code, spec, limits, self.python)
         self._queued += 1
         self.metrics.execution_queue.set(self._queued)
-        future.add_done_callback(self._dequeue)
-        return future
+        work.add_done_callback(lambda _: self._dequeue_from_pool(loop))
+        return asyncio.wrap_future(work, loop=loop)
 
-    def _dequeue(self, _: asyncio.Future[RunResult]) -> None:
+    def _dequeue_from_pool(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the pool's thread: count the run out on the loop's thread (unless the service has shut down)."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nothing counts any more
+            loop.call_soon_threadsafe(self._dequeue)
+
+    def _dequeue(self) -> None:
         self._queued -= 1
         self.metrics.execution_queue.set(self._queued)
 

@@ -9,6 +9,7 @@ set, so the same batch twice gives the same rewards, and a rollout seen at an ea
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import time
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from daj.completions import extract_code
-from daj.probes import CandidateRun, ProbeSet, group_candidates
+from daj.probes import CandidateRun, ProbeSet, group_candidates, parse_python
 from daj.probes.shapes import ProbeInputError, plan_probes
 from service.errors import ApiError
 from service.execution import BatchRun, ExecutionJob, Executor
@@ -67,6 +68,21 @@ class PreparedBatch:
 class _Tally:
     judge_calls: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
+
+
+def tested_function(item: RewardItem, codes: Sequence[str]) -> str | None:
+    """The one function the item's assert tests call that some completion defines, if there is one."""
+    called: set[str] = set()
+    for test in item.tests:
+        if isinstance(test, str) and (tree := parse_python(test)) is not None:
+            called |= {node.func.id for node in ast.walk(tree)
+                       if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    defined: set[str] = set()
+    for code in codes:
+        if (tree := parse_python(code)) is not None:
+            defined |= {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    named = called & defined
+    return next(iter(named)) if len(named) == 1 else None
 
 
 def completion_text(completion: str | list[Message]) -> str:
@@ -120,6 +136,8 @@ class RewardService:
         if request.reward is RewardKind.JUDGE and self.selection is None:
             raise ApiError(422, "reward: judge needs the judge, and this service has none", "invalid_value",
                            "reward")
+        if request.reward is RewardKind.JUDGE and self.selection is not None and self.selection.gate is not None:
+            self.selection.gate.require_engine()  # 503 engine_loading now, not after the batch has run
         for index, item in enumerate(request.items):
             self._check_item(index, item)
 
@@ -149,8 +167,17 @@ class RewardService:
             return PreparedItem(index, item, codes, sources, None, "no completion has code")
         try:
             probes = plan_probes(shape_request(item, distinct, self.settings, self.executor.speed_factor))
+            if probes.shape is None and item.entry_point is None and (named := tested_function(item, distinct)):
+                # The rollouts disagree on the function's name (one calls it `plus`): the tests name it.
+                named_item = item.model_copy(update={"entry_point": named})
+                probes = plan_probes(shape_request(named_item, distinct, self.settings, self.executor.speed_factor))
         except ProbeInputError as exc:
-            raise ApiError(422, f"items[{index}].{exc}", "invalid_value", f"items[{index}].{exc.where}") from None
+            if item.shape is not None:  # the caller said how the programs run: its tests must fit
+                raise ApiError(422, f"items[{index}].{exc}", "invalid_value",
+                               f"items[{index}].{exc.where}") from None
+            # The shape came from the rollouts themselves (a policy wrote a script for a function problem): the
+            # item cannot be scored, and says why; the rest of the batch is.
+            return PreparedItem(index, item, codes, sources, None, f"the tests do not fit these programs: {exc}")
         if probes.shape is None:
             return PreparedItem(index, item, codes, sources, None, f"no entry point: {probes.reason}; name the "
                                 "function (entry_point), or give `shape`")

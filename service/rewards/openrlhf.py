@@ -36,12 +36,16 @@ from service.rewards.protocol import (
 logger = logging.getLogger(__name__)
 
 
+_Scores = list[tuple[float | None, CompletionStatus]]  # one request's samples: reward and status
+_Outcome = _Scores | ApiError  # what one request of a window gets
+
+
 @dataclass
 class _Waiting:
     """One OpenRLHF request waiting for its window's batch: its samples as (item fields, completion)."""
 
     samples: list[tuple[str, RewardItem]]  # (the item's key, the item with this one completion)
-    done: asyncio.Future[list[tuple[float | None, CompletionStatus]]] = field(
+    done: asyncio.Future[_Scores] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -89,6 +93,16 @@ def _label_fields(label: JsonValue, index: int) -> dict[str, JsonValue]:
     return dict(label)
 
 
+def _grouped(sample_lists: Sequence[Sequence[tuple[str, RewardItem]]]) -> list[RewardItem]:
+    """The samples as the batch will hold them: one item per problem key (for checking limits)."""
+    items: dict[str, RewardItem] = {}
+    for samples in sample_lists:
+        for key, sample in samples:
+            item = items.setdefault(key, sample.model_copy(update={"completions": []}))
+            item.completions.append(sample.completions[0])
+    return list(items.values())
+
+
 class OpenRLHFBatcher:
     """Gathers the requests of one window (per reward kind) into one /rewards batch."""
 
@@ -101,7 +115,7 @@ class OpenRLHFBatcher:
     async def score(self, request: OpenRLHFRequest, kind: RewardKind) -> OpenRLHFResponse:
         samples = sample_items(request)
         # The request's own limits are checked now, so one bad request is refused alone, not with its window.
-        self.rewards.check(RewardsRequest(items=[item for _, item in samples], reward=kind))
+        self.rewards.check(RewardsRequest(items=_grouped([samples]), reward=kind))
         waiting = _Waiting(samples)
         window = self._waiting.setdefault(kind, [])
         window.append(waiting)
@@ -123,12 +137,33 @@ class OpenRLHFBatcher:
                     waiting.done.set_exception(exc)
             return
         for waiting, result in zip(window, results, strict=True):
-            if not waiting.done.done():
+            if waiting.done.done():
+                continue
+            if isinstance(result, ApiError):
+                waiting.done.set_exception(result)
+            else:
                 waiting.done.set_result(result)
 
-    async def _score_window(self, window: Sequence[_Waiting],
-                            kind: RewardKind) -> list[list[tuple[float | None, CompletionStatus]]]:
-        """One batch for the window: one item per problem key, holding every sample of that problem."""
+    async def _score_window(self, window: Sequence[_Waiting], kind: RewardKind) -> list[_Outcome]:
+        """One batch for the window. If the window as a whole breaks a limit each request kept alone (more
+        completions of one problem than an item may hold, say), each request is scored as its own batch, so that
+        no request fails for another's."""
+        try:
+            return list(await self._score_together(window, kind))
+        except ApiError as exc:
+            if exc.status != 422 or len(window) == 1:
+                raise
+            logger.info("openrlhf window of %d requests split: %s", len(window), exc.message)
+        alone: list[_Outcome] = []
+        for waiting in window:
+            try:
+                alone.append((await self._score_together([waiting], kind))[0])
+            except ApiError as exc:
+                alone.append(exc)
+        return alone
+
+    async def _score_together(self, window: Sequence[_Waiting], kind: RewardKind) -> list[_Scores]:
+        """One batch: one item per problem key, holding every sample of that problem."""
         items: dict[str, RewardItem] = {}
         where: list[list[tuple[str, int]]] = []  # per request, per sample: (item key, position in the item)
         for waiting in window:

@@ -86,7 +86,8 @@ class RewardsRequest(BaseModel):
     budget_s: Annotated[
         float | None,
         Field(gt=0, description="Time budget of the whole batch; completions not run by then get "
-              "`budget_exceeded` and reward null. Capped by the server (rewards_budget_s)."),
+              "`budget_exceeded` and reward null. At most the server's rewards_budget_s (more is a 422). The "
+              "judge's time (reward=judge) comes after it."),
     ] = None
 
 

@@ -36,16 +36,21 @@ def run_status(run: CandidateRun, probe_set: ProbeSet) -> CompletionStatus:
     checks = probe_set.checks
     if run.status == "syntax_error":
         return CompletionStatus.SYNTAX_ERROR
-    if _MEMORY in run.detail or any(output.endswith(_MEMORY) for output in run.outputs):
+    failures = _failure_outputs(run)  # what the sandbox says of a probe that failed to run, never a program's output
+    if _MEMORY in run.detail or any(output.endswith(_MEMORY) for output in failures):
         return CompletionStatus.MEMORY
     if run.status == "killed" or any(output == _PROBE_OUTPUT_LIMIT or output.startswith(_PROBE_SIGNAL)
-                                     for output in run.outputs):
+                                     for output in failures):
         return CompletionStatus.KILLED
     if run.status == "timeout" or "T" in (run.marks[i] for i in checks):
         return CompletionStatus.TIMEOUT
     if not checks:
         return CompletionStatus.RAN if any(mark in "PF" for mark in run.marks) else CompletionStatus.FAILED
     return CompletionStatus.PASSED if all(run.marks[i] == "P" for i in checks) else CompletionStatus.FAILED
+
+
+def _failure_outputs(run: CandidateRun) -> list[str]:
+    return [output for mark, output in zip(run.marks, run.outputs, strict=False) if mark == "E"]
 
 
 def distinct_checks(probe_set: ProbeSet) -> list[int]:
@@ -61,7 +66,7 @@ def distinct_checks(probe_set: ProbeSet) -> list[int]:
 def truncated(run: CandidateRun) -> bool:
     """Some output of the run was cut: a probe's output past the length kept, or the run stopped at the output
     (or file size) limit."""
-    return (run.detail in _STOPPED_BY_OUTPUT or _PROBE_OUTPUT_LIMIT in run.outputs
+    return (run.detail in _STOPPED_BY_OUTPUT or _PROBE_OUTPUT_LIMIT in _failure_outputs(run)
             or any(_CUT.search(output) for output in run.outputs))
 
 

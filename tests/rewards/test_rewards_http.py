@@ -167,3 +167,21 @@ def test_openrlhf_requests_of_one_window_are_one_batch(memory_service) -> None: 
     bad = httpx.post(f"{memory_service.url}/rewards/openrlhf", json={"query": ["x"], "labels": ["{not json"]},
                      timeout=30)
     assert bad.status_code == 422 and bad.json()["error"]["param"] == "labels[0]"
+
+
+def test_rollouts_that_break_the_plan_cost_their_item_only(memory_service) -> None:  # type: ignore[no-untyped-def]
+    tag = f"# {uuid.uuid4().hex}\n"
+    add = "def add(a, b):\n    return a + b\n"
+    misnamed = {"problem": "Add two numbers.", "tests": ["assert add(1, 2) == 3", "assert add(0, 5) == 5"],
+                "completions": [fenced(add, tag), fenced(add.replace("a + b", "b + a"), tag),
+                                fenced("def plus(a, b):\n    return a + b\n", tag)]}
+    scripted = {"problem": "Add two numbers.", "tests": [{"args": [1, 2], "expected": 3}],
+                "completions": [fenced(ADD_RIGHT, tag)]}  # a script, for tests that call a function
+    result = ok(post(memory_service, {"items": [misnamed, scripted]}))
+    named, unfit = result["items"]
+    # the rollouts disagree on the function's name; the tests name it, and the odd one out simply fails
+    assert named["entry_point"] == "add" and result["rewards"][:3] == [1.0, 1.0, 0.0]
+    assert unfit["status"] == "skipped" and "do not fit" in unfit["reason"]
+    assert result["rewards"][3] is None and result["statuses"][3] == "not_scored"
+    refused = post(memory_service, {"items": [{**scripted, "shape": "stdin"}]})  # said by the caller: a 422
+    assert refused.status_code == 422 and refused.json()["error"]["param"] == "items[0].tests[0]"

@@ -51,6 +51,8 @@ def run(status: str, marks: str, outputs: tuple[str, ...] = ("1", "2", "3"), det
         (run("failed", "PEP", ("1", "killed signal 9", "3")), CompletionStatus.KILLED),
         (run("timeout", "TTT", ("timeout",) * 3), CompletionStatus.TIMEOUT),
         (run("syntax_error", "EEE", ("syntax_error",) * 3), CompletionStatus.SYNTAX_ERROR),
+        # a program's own output that reads like a sandbox's word is still its output
+        (run("passed", "PPP", ("MemoryError", "output limit", "killed signal 9")), CompletionStatus.PASSED),
     ],
 )
 def test_a_run_status(candidate: CandidateRun, expected: CompletionStatus) -> None:
@@ -68,6 +70,7 @@ def test_a_cut_output_is_marked() -> None:
     assert truncated(run("killed", "EEE", ("a",) * 3, "OutputLimit"))
     assert truncated(run("failed", "PEP", ("1", "output limit", "3")))
     assert not truncated(run("passed", "PPP", ("1", "2", "... [not a cut]")))
+    assert not truncated(run("passed", "PPP", ("1", "output limit", "3")))  # printed by the program
 
 
 @pytest.mark.parametrize(
