@@ -58,8 +58,7 @@ def test_the_budget_returns_what_ran_and_marks_the_rest(memory_service: Any) -> 
 def narrow_service(loop_thread, tiny_engine, base_settings):  # type: ignore[no-untyped-def]
     from service.testing import start_service
 
-    narrow = {"execution_max_queue": 1, "rewards_max_group": 2}
-    service = start_service(loop_thread, base_settings.model_copy(update=narrow), tiny_engine)
+    service = start_service(loop_thread, base_settings.model_copy(update={"execution_max_queue": 1}), tiny_engine)
     yield service
     service.stop()
 
@@ -125,8 +124,17 @@ def test_a_sandbox_failure_costs_its_completion_only(monkeypatch: pytest.MonkeyP
     assert "Resource temporarily unavailable" in result.items[0].completions[1].detail
 
 
+@pytest.fixture(scope="module")
+def small_group_service(loop_thread, tiny_engine, base_settings):  # type: ignore[no-untyped-def]
+    from service.testing import start_service
+
+    service = start_service(loop_thread, base_settings.model_copy(update={"rewards_max_group": 2}), tiny_engine)
+    yield service
+    service.stop()
+
+
 @pytest.mark.engine
-def test_an_openrlhf_window_over_a_limit_is_scored_request_by_request(narrow_service: Any) -> None:
+def test_an_openrlhf_window_over_a_limit_is_scored_request_by_request(small_group_service: Any) -> None:
     """Three one-sample requests for one problem in one window: together 3 completions, over the item limit of 2
     that each request keeps alone. Each is answered, none fails for the others."""
     import json
@@ -137,7 +145,7 @@ def test_an_openrlhf_window_over_a_limit_is_scored_request_by_request(narrow_ser
     async def all_at_once() -> list[httpx.Response]:
         async with httpx.AsyncClient() as client:
             return await asyncio.gather(*(
-                client.post(f"{narrow_service.url}/rewards/openrlhf", timeout=60,
+                client.post(f"{small_group_service.url}/rewards/openrlhf", timeout=60,
                             json={"query": [fenced(code, tag)], "labels": [label]})
                 for code in (ADD_RIGHT, ADD_RIGHT + "# 2\n", "print(0)\n")))
 
