@@ -67,6 +67,25 @@ def serve(
                 timeout_graceful_shutdown=settings.shutdown_grace_s)
 
 
+@app.command()
+def executor(
+    host: Annotated[str | None, typer.Option(help="Bind address (default DAJ_EXECUTOR_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default DAJ_EXECUTOR_PORT or 8100).")] = None,
+) -> None:
+    """Start an executor: a stateless service that runs sandbox jobs for `daj serve` (DAJ_EXECUTOR_URLS)."""
+    import uvicorn
+
+    from executor.app import create_executor_app
+    from executor.settings import ExecutorSettings
+
+    overrides: dict[str, Any] = {key: value for key, value in {"executor_host": host, "executor_port": port}.items()
+                                 if value}
+    settings = ExecutorSettings(**overrides)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_executor_app(settings), host=settings.executor_host, port=settings.executor_port,
+                log_level=settings.log_level)
+
+
 @models_app.command("prepare")
 def models_prepare(
     alias: Annotated[str, typer.Argument(help="Embedded model alias.")] = "smollm2-135m-instruct",

@@ -8,14 +8,12 @@ probe set's hash, the harness version and the limits (Redis when configured, els
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import subprocess
-import sys
 import time
+import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from daj.probes import CandidateRun, ProbeSet
@@ -24,7 +22,6 @@ from sandbox import (
     RunResult,
     SandboxError,
     TestSpec,
-    execute,
     generator_spec,
     probe_spec,
     probes,
@@ -32,8 +29,10 @@ from sandbox import (
     run_limits,
     stdio,
 )
+from sandbox.wire import Job
 from service.cache import Cache
 from service.metrics import Metrics
+from service.runners import FairSlots, LocalRunner, Runner
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -102,33 +101,50 @@ def limits_from(settings: Settings) -> Limits:
 
 
 class Executor:
-    """Runs candidates in the sandbox for the selection service; `available` after a passing self-check."""
+    """Runs candidates in the sandbox for the selection service; `available` after a passing self-check.
+
+    Where runs happen is the runner's business (service/runners/: this process's pool, or executor services); each
+    request (`owner`) gets a fair share of the runner's slots (service/runners/fair.py)."""
 
     def __init__(self, settings: Settings, cache: Cache[CandidateRun], metrics: Metrics,
-                 python: str | None = None) -> None:
+                 python: str | None = None, runner: Runner | None = None) -> None:
         self.settings = settings
         self.cache = cache
         self.metrics = metrics
-        self.python = python or sys.executable
+        self.runner: Runner = runner or LocalRunner(settings.execution_workers, python)
         self.limits = limits_from(settings)
-        self._pool = ThreadPoolExecutor(max_workers=settings.execution_workers, thread_name_prefix="sandbox")
-        self.available = False
+        self.slots = FairSlots(self.runner.capacity)
         self.checked = False  # the start-up self-check has finished (passed or not)
-        self.error: str | None = "the sandbox self-check has not run yet"
+        self._check_error: str | None = "the sandbox self-check has not run yet"
         self.speed_factor = 1.0  # measured by self_check: whole programs' default time limits are scaled by it
         self._queued = 0
         self._mean_run_s = 0.1  # a moving mean of recent runs' wall time, for Retry-After
+
+    @property
+    def python(self) -> str:
+        """What ran the programs, as cache keys know it (an interpreter path, or the executors' Python)."""
+        return self.runner.identity
+
+    @property
+    def available(self) -> bool:
+        """Programs can run now: the self-check passed, and the runner (some executor) is up."""
+        return self._check_error is None and not self.runner.down
+
+    @property
+    def error(self) -> str | None:
+        """Why programs cannot run; or, while they can, what is degraded (an executor down); else None."""
+        return self._check_error or self.runner.error
 
     def spec(self, probe_set: ProbeSet) -> TestSpec:
         return probe_spec(probe_set, self.settings.execution_case_s, self.settings.execution_output_chars)
 
     async def self_check(self) -> None:
-        """Run a known program once: the sandbox works on this host only if it gives the known answer."""
+        """Run a known program once: the sandbox works on this host (or the executors) only if it gives the known
+        answer."""
         spec = probes([_SELF_CHECK_CALL], "daj_self_check", case_seconds=5.0)
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._pool, execute, _SELF_CHECK_PROGRAM, spec, self.limits,
-                                                self.python)
+            await self.runner.start()
+            result = await self.run_one("self-check", Job(_SELF_CHECK_PROGRAM, spec, self.limits))
         except (SandboxError, OSError, subprocess.SubprocessError) as exc:
             self.checked = True
             self._unavailable(f"{type(exc).__name__}: {exc}")
@@ -138,19 +154,20 @@ class Executor:
             self._unavailable(f"self-check gave {result.status} {result.cases!r} {result.outputs!r}")
             return
         self.speed_factor = await self._measure_speed()
+        self.slots.capacity = self.runner.capacity
         self.checked = True
-        self.available, self.error = True, None
+        self._check_error = None
         self.metrics.sandbox_ready.set(1)
-        logger.info("sandbox self-check passed in %.2f s; speed factor %.2f", result.duration, self.speed_factor)
+        logger.info("sandbox self-check passed in %.2f s (%s); speed factor %.2f", result.duration, self.runner.kind,
+                    self.speed_factor)
 
     async def _measure_speed(self) -> float:
         """How much slower than the reference host this one runs Python: at least 1, at most MAX_SPEED_FACTOR,
         rounded down to a step of 0.5, so that a busy host (other processes share its cores and caches: CPU time
         grows a little) keeps its factor, and the time limits and the cache keys that hold them stay put."""
         spec = stdio([{"kind": "stdin", "stdin": "", "expected": None}] * 3, case_seconds=5.0)
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._pool, execute, _SPEED_PROGRAM, spec, self.limits, self.python)
+            result = await self.run_one("self-check", Job(_SPEED_PROGRAM, spec, self.limits))
         except (SandboxError, OSError, subprocess.SubprocessError) as exc:
             logger.warning("speed not measured (%s): time limits are not scaled", exc)
             return 1.0
@@ -162,7 +179,7 @@ class Executor:
         return min(MAX_SPEED_FACTOR, max(1.0, math.floor(ratio * 2) / 2))
 
     def _unavailable(self, reason: str) -> None:
-        self.available, self.error = False, reason
+        self._check_error = reason
         self.metrics.sandbox_ready.set(0)
         logger.warning("sandbox unavailable, selections fall back to the judge alone: %s", reason)
 
@@ -197,7 +214,7 @@ class Executor:
         runs = {code: batch.runs[key] for code, key in zip(distinct, batch.keys, strict=True)}
         return ExecutionRun(runs, batch.fresh_runs, batch.cached_runs, batch.elapsed_s)
 
-    async def run_jobs(self, jobs: Sequence[ExecutionJob], budget_s: float) -> BatchRun:
+    async def run_jobs(self, jobs: Sequence[ExecutionJob], budget_s: float, owner: str | None = None) -> BatchRun:
         """Each job (a program over a probe set) once per distinct cache key, cached ones not at all, all within
         `budget_s` seconds. A job's sandbox failure or its not finishing in time concerns that job alone: it is
         reported in `failures` / `unfinished`, and every other result is kept (and cached)."""
@@ -217,10 +234,11 @@ class Executor:
         self.metrics.execution_cache.labels("hit").inc(len(runs))
         todo = [key for key in distinct if key not in runs]
         self.metrics.execution_cache.labels("miss").inc(len(todo))
-        futures = {self._submit(*work[key][:3]): key for key in todo}
+        owner = owner or uuid.uuid4().hex
+        futures = {asyncio.ensure_future(self.run_one(owner, Job(*work[key][:3]))): key for key in todo}
         done, pending = await asyncio.wait(futures, timeout=budget_s) if futures else (set(), set())
         for future in pending:
-            future.cancel()  # the queued ones never start; running ones end at their own wall limit
+            future.cancel()  # the waiting ones never start; running ones end at their own wall limit
         fresh: dict[str, CandidateRun] = {}
         failures: dict[str, str] = {}
         for future in done:
@@ -242,23 +260,29 @@ class Executor:
         return BatchRun(keys, runs, cached, failures, unfinished, len(fresh) + len(failures),
                         time.perf_counter() - started)
 
-    def _submit(self, code: str, spec: TestSpec, limits: Limits) -> asyncio.Future[RunResult]:
-        """One run on the sandbox pool, counted in `queued` until the pool is done with it: cancelling the asyncio
-        side (a budget ran out) takes a waiting run off the pool at once, but a running one counts until it ends."""
-        loop = asyncio.get_running_loop()
-        work = self._pool.submit(execute, code, spec, limits, self.python)
-        self._queued += 1
-        self.metrics.execution_queue.set(self._queued)
-        work.add_done_callback(lambda _: self._dequeue_from_pool(loop))
-        return asyncio.wrap_future(work, loop=loop)
+    async def run_one(self, owner: str, job: Job) -> RunResult:
+        """One run, once `owner` has a slot of its fair share; counted in `queued` from now until the runner is
+        done with it (a run the budget cancels while it runs counts until it ends)."""
+        self._count(1)
+        try:
+            await self.slots.acquire(owner)
+        except BaseException:
+            self._count(-1)
+            raise
 
-    def _dequeue_from_pool(self, loop: asyncio.AbstractEventLoop) -> None:
-        """In the pool's thread: count the run out on the loop's thread (unless the service has shut down)."""
-        with contextlib.suppress(RuntimeError):  # the loop closed: nothing counts any more
-            loop.call_soon_threadsafe(self._dequeue)
+        def finished() -> None:
+            self.slots.release(owner)
+            self._count(-1)
 
-    def _dequeue(self) -> None:
-        self._queued -= 1
+        try:
+            future = self.runner.submit(job, finished)
+        except BaseException:
+            finished()
+            raise
+        return await future
+
+    def _count(self, change: int) -> None:
+        self._queued += change
         self.metrics.execution_queue.set(self._queued)
 
     async def generate(self, program: str, runs: int, max_chars: int) -> CandidateRun:
@@ -272,9 +296,8 @@ class Executor:
         wall = min(self.settings.execution_budget_s, runs * (seconds + 0.5) + 2 * (seconds + 1) + 5)
         limits = Limits(wall_seconds=wall, cpu_seconds=max(self.settings.execution_cpu_s, math.ceil(seconds) + 2),
                         memory_mb=self.settings.execution_memory_mb)
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._pool, execute, program, spec, limits, self.python)
+            result = await self.run_one(uuid.uuid4().hex, Job(program, spec, limits))
         except (SandboxError, OSError, subprocess.SubprocessError) as exc:
             self.metrics.sandbox_errors.inc()
             raise ExecutionUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -282,4 +305,7 @@ class Executor:
         return CandidateRun.from_result(result, runs)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.runner.close()
+
+    async def aclose(self) -> None:
+        await self.runner.aclose()

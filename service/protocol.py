@@ -295,7 +295,8 @@ class ReadyResponse(BaseModel):
     status: Literal["ready"] = "ready"
     engine: Literal["ok"] = "ok"
     cache: str = Field(description="`redis` or `memory`")
-    sandbox: str = Field(description="`ok`, or `unavailable: <why>` (selections then run on the judge alone)")
+    sandbox: str = Field(description="`ok`; `degraded: <what is down>` (some executors down, requests still "
+                         "served); or `unavailable: <why>` (selections then run on the judge alone)")
     dtype: str | None = Field(None, description="The dtype the judge computes in (None: a remote server's choice).")
     dtype_reason: str | None = Field(None, description="Why that dtype: DAJ_DTYPE, or what `auto` saw.")
     engine_load_s: float | None = Field(None, description="Seconds from the start of loading to ready.")

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         512, ge=1, description="Sandbox runs queued (running or waiting) past which a /rewards batch gets 429 with "
         "Retry-After."
     )
+    executor_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated base URLs of executor services (`daj executor`) that run "
+        "the candidates; empty = in this process. With URLs set, no candidate ever runs in the API process."
+    )
+    executor_token: str | None = Field(None, description="Bearer token the service sends to its executors.")
+    executor_probe_s: float = Field(2.0, gt=0, description="How often each executor's /ready is read (an "
+                                    "executor marked down is used again once it answers).")
     # ---- /rewards (code rewards for RL trainers) ----
     rewards_budget_s: float = Field(
         120.0, gt=0, le=600, description="Longest time one /rewards batch may spend running completions (the cap "
@@ -128,7 +135,7 @@ class Settings(BaseSettings):
             self.default_adapter = "default" if committed.is_file() else None
         return self
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "executor_urls", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

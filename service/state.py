@@ -17,6 +17,7 @@ from service.limiter import ConcurrencyLimiter
 from service.metrics import Metrics
 from service.rewards.batch import RewardService
 from service.rewards.openrlhf import OpenRLHFBatcher
+from service.runners import RemoteRunner, Runner
 from service.selection import SelectionService
 from service.settings import Settings
 
@@ -35,6 +36,13 @@ def build_execution_cache(settings: Settings, metrics: Metrics) -> Cache[Candida
         return RedisCache(settings.redis_url, settings.cache_ttl_s, CandidateRun.from_json,
                           on_error=lambda op: metrics.cache_errors.labels(f"execution_{op}").inc())
     return MemoryCache(settings.execution_cache_entries, settings.cache_ttl_s)
+
+
+def build_runner(settings: Settings) -> Runner | None:
+    """Executor services when `executor_urls` lists some; else None (the executor's in-process pool)."""
+    if not settings.executor_urls:
+        return None
+    return RemoteRunner(settings.executor_urls, settings.executor_token, settings.executor_probe_s)
 
 
 @dataclass
@@ -59,7 +67,8 @@ class ServiceState:
 
     def __post_init__(self) -> None:
         self.cache = build_cache(self.settings, self.metrics)
-        self.executor = Executor(self.settings, build_execution_cache(self.settings, self.metrics), self.metrics)
+        self.executor = Executor(self.settings, build_execution_cache(self.settings, self.metrics), self.metrics,
+                                 runner=build_runner(self.settings))
         self.selection = SelectionService.build(self.settings, self.engine, self.cache, self.executor, self.metrics,
                                                 gate=self)
         self.adapters = self.selection.adapters
@@ -119,7 +128,7 @@ class ServiceState:
         if self._sandbox_check is not None and not self._sandbox_check.done():
             await asyncio.wait({self._sandbox_check})
         await self.openrlhf.close()
-        self.executor.close()
+        await self.executor.aclose()
         if self.owns_engine:
             await self.engine.close()
         await self.cache.close()

@@ -51,7 +51,10 @@ async def ready(request: Request) -> ReadyResponse:
     executor = state.executor
     if not executor.checked:
         raise ApiError(503, "the sandbox self-check is running", "sandbox_checking", headers={"Retry-After": "1"})
-    sandbox = "ok" if executor.available else f"unavailable: {executor.error}"
+    if executor.available:
+        sandbox = "ok" if executor.error is None else executor.error  # `degraded: ...` with an executor down
+    else:
+        sandbox = f"unavailable: {executor.error}"
     choice = state.engine.dtype_choice
     return ReadyResponse(cache=state.cache.kind, sandbox=sandbox, dtype=choice.dtype if choice else None,
                          dtype_reason=choice.reason if choice else None,

@@ -93,9 +93,9 @@ def test_a_saturated_sandbox_answers_429_with_retry_after(narrow_service: Any) -
 def test_a_sandbox_failure_costs_its_completion_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sandbox itself failing on one program (a full process table, say) is simulated for that one program;
     the others run in the real sandbox."""
-    import service.execution as execution
+    import service.runners.local as local
 
-    real = execution.execute
+    real = local.execute
     doomed = "print('doomed')\n"
 
     def flaky(code: str, *args: Any, **kwargs: Any) -> Any:
@@ -103,7 +103,7 @@ def test_a_sandbox_failure_costs_its_completion_only(monkeypatch: pytest.MonkeyP
             raise SandboxError("fork: Resource temporarily unavailable")
         return real(code, *args, **kwargs)
 
-    monkeypatch.setattr(execution, "execute", flaky)
+    monkeypatch.setattr(local, "execute", flaky)
     settings = Settings(adapters_dir=".", default_adapter="")
 
     async def score() -> Any:

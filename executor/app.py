@@ -1,0 +1,164 @@
+"""The executor service: `POST /v1/run` runs sandbox jobs (sandbox/wire.py) on a bounded pool; `/health`,
+`/ready` (the sandbox self-check, the Python version and the installed packages, so a caller knows what a
+candidate may import) and `/metrics` (runs by status, queue depth, wall and CPU seconds).
+
+It keeps no state between requests: any replica can take any job. Errors have the API's one shape,
+`{"error": {"message", "type", "code", "param"}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import importlib.metadata
+import logging
+import platform
+import resource
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from executor.settings import ExecutorSettings
+from sandbox import Limits, RunResult, SandboxError, execute, probes
+from sandbox.wire import WIRE_VERSION, Job, error_to_dict, result_to_dict
+
+logger = logging.getLogger(__name__)
+
+_SELF_CHECK_PROGRAM = "def daj_self_check(x):\n    return sorted({x, 2 * x, x})\n"
+_SELF_CHECK = probes([{"kind": "check", "call": "daj_self_check(21)", "expected": "[21, 42]"}], "daj_self_check",
+                     case_seconds=5.0)
+
+
+def error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
+    kind = {401: "authentication_error", 422: "invalid_request_error", 503: "service_unavailable_error"}
+    return JSONResponse({"error": {"message": message, "type": kind.get(status, "server_error"), "code": code,
+                                   "param": param}}, status_code=status)
+
+
+@dataclass
+class ExecutorState:
+    settings: ExecutorSettings
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    ready_error: str | None = "the sandbox self-check has not run yet"
+    queued: int = 0
+
+    def __post_init__(self) -> None:
+        self.pool = ThreadPoolExecutor(self.settings.execution_workers, thread_name_prefix="sandbox")
+        r = self.registry
+        self.runs = Counter("daj_executor_runs", "Sandbox runs by status", ["status"], registry=r)
+        self.errors = Counter("daj_executor_sandbox_errors", "Runs the sandbox itself failed", registry=r)
+        self.queue = Gauge("daj_executor_queue", "Jobs running or waiting for a worker", registry=r)
+        self.seconds = Histogram("daj_executor_run_seconds", "Wall seconds of one run", registry=r)
+        self.cpu = Gauge("daj_executor_cpu_seconds", "CPU seconds of every finished run (user + system)",
+                         registry=r)
+
+    async def run(self, job: Job) -> RunResult:
+        self.queued += 1
+        self.queue.set(self.queued)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.pool, execute, job.program, job.spec, job.limits)
+        finally:
+            self.queued -= 1
+            self.queue.set(self.queued)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.set(usage.ru_utime + usage.ru_stime)
+        self.runs.labels(result.status).inc()
+        self.seconds.observe(result.duration)
+        return result
+
+    async def self_check(self) -> None:
+        try:
+            result = await self.run(Job(_SELF_CHECK_PROGRAM, _SELF_CHECK, Limits()))
+        except (SandboxError, OSError) as exc:
+            self.ready_error = f"{type(exc).__name__}: {exc}"
+        else:
+            ok = result.cases == "P" and result.outputs == ["[21, 42]"]
+            self.ready_error = None if ok else f"self-check gave {result.status} {result.cases!r}"
+        if self.ready_error:
+            logger.warning("executor cannot run programs: %s", self.ready_error)
+
+
+def installed_packages() -> list[str]:
+    return sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
+                  if d.metadata["Name"])
+
+
+def create_executor_app(settings: ExecutorSettings | None = None) -> FastAPI:
+    settings = settings or ExecutorSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ExecutorState(settings)
+        app.state.executor = state
+        await state.self_check()
+        try:
+            yield
+        finally:
+            state.pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="daj executor", summary="Runs sandbox jobs for the daj service.", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Any) -> Response:
+        token = settings.executor_token
+        if token and request.url.path != "/health":
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return error(401, "missing or wrong executor token (DAJ_EXECUTOR_TOKEN)", "invalid_token")
+        response: Response = await call_next(request)
+        return response
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=None)
+    async def ready(request: Request) -> dict[str, Any] | JSONResponse:
+        state: ExecutorState = request.app.state.executor
+        if state.ready_error:
+            await state.self_check()  # a transient failure at start-up must not keep it out for good
+        if state.ready_error:
+            return error(503, f"the sandbox cannot run here: {state.ready_error}", "sandbox_unavailable")
+        return {"status": "ready", "wire": WIRE_VERSION, "python": platform.python_version(),
+                "workers": settings.execution_workers, "queued": state.queued, "packages": installed_packages()}
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.executor.registry), media_type="text/plain")
+
+    @app.post("/v1/run", response_model=None)
+    async def run(request: Request) -> dict[str, Any] | JSONResponse:
+        state: ExecutorState = request.app.state.executor
+        try:
+            body = await request.json()
+            raw = body["jobs"]
+            if not isinstance(raw, list) or not 1 <= len(raw) <= settings.executor_max_jobs:
+                return error(422, f"jobs: 1 to {settings.executor_max_jobs} jobs", "invalid_value", "jobs")
+        except (ValueError, KeyError, TypeError):
+            return error(422, "the body must be {\"jobs\": [...]}", "invalid_value", "jobs")
+        jobs = []
+        for index, item in enumerate(raw):
+            try:
+                jobs.append(Job.from_dict(item))
+            except (ValueError, KeyError, TypeError) as exc:
+                return error(422, f"jobs[{index}]: {exc}", "invalid_value", f"jobs[{index}]")
+        outcomes = await asyncio.gather(*(state.run(job) for job in jobs), return_exceptions=True)
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, RunResult):
+                results.append(result_to_dict(outcome))
+            elif isinstance(outcome, (SandboxError, OSError)):
+                state.errors.inc()
+                results.append(error_to_dict(outcome))
+            else:
+                raise outcome  # a bug, not the sandbox: a 500, logged
+        return {"results": results}
+
+    return app
