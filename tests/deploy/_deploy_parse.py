@@ -21,7 +21,9 @@ DOCKERFILES = {"cpu": DOCKER / "Dockerfile.cpu", "gpu": DOCKER / "Dockerfile.gpu
 COMPOSE = DOCKER / "compose.yaml"
 COMPOSE_AUTH = DOCKER / "compose.auth.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
-DAJ_SERVICES = {"cpu": "daj-cpu", "gpu": "daj-gpu"}
+DAJ_SERVICES = {"cpu": "daj-cpu", "gpu": "daj-gpu"}  # the API, one per profile
+EXECUTOR_SERVICE = "executor"  # `daj executor`: runs the candidates, with either profile
+K8S = REPO / "deploy" / "k8s"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -295,15 +297,17 @@ def parse_env_example(path: Path = ENV_EXAMPLE) -> list[EnvEntry]:
     return entries
 
 
-def settings_env_names() -> dict[str, list[str]]:
-    """Settings field -> the environment variable names it reads (first: the documented one)."""
+def settings_env_names(settings: type[Any] | None = None) -> dict[str, list[str]]:
+    """Settings field -> the environment variable names it reads (first: the documented one). Of the API's
+    `service.settings.Settings` unless another settings class is given (`executor_settings()`)."""
     from pydantic import AliasChoices
 
-    from service.settings import Settings
+    if settings is None:
+        from service.settings import Settings as settings
 
-    prefix = Settings.model_config.get("env_prefix", "")
+    prefix = settings.model_config.get("env_prefix", "")
     names: dict[str, list[str]] = {}
-    for field_name, field in Settings.model_fields.items():
+    for field_name, field in settings.model_fields.items():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
             names[field_name] = [str(choice) for choice in alias.choices]
@@ -312,3 +316,10 @@ def settings_env_names() -> dict[str, list[str]]:
         else:
             names[field_name] = [f"{prefix}{field_name}".upper()]
     return names
+
+
+def executor_settings() -> type[Any]:
+    """The executor's settings class (`daj executor`, executor/settings.py)."""
+    from executor.settings import ExecutorSettings
+
+    return ExecutorSettings

@@ -18,10 +18,13 @@ from _deploy_parse import (
     DAJ_SERVICES,
     DOCKERFILES,
     ENV_EXAMPLE,
+    EXECUTOR_SERVICE,
     REPO,
     MissingVariableError,
+    container_command,
     copies,
     environment_of,
+    executor_settings,
     healthcheck,
     image_env,
     load_compose,
@@ -51,7 +54,22 @@ NOT_PASSED_BY_COMPOSE = {
     "api_keys": "set only by docker/compose.auth.yaml, from DAJ_API_KEY",
 }
 # Settings compose fixes to a deployment value instead of passing .env through (checked below).
-FIXED_BY_COMPOSE = {"port", "cache_dir", "adapters_dir", "redis_url"}
+FIXED_BY_COMPOSE = {"port", "cache_dir", "adapters_dir", "redis_url", "executor_urls"}
+# The executor's settings compose fixes (it must listen on every interface, on the port the API's URL names).
+EXECUTOR_FIXED_BY_COMPOSE = {"executor_host": "0.0.0.0", "executor_port": "8100"}
+EXECUTOR_URL = "http://executor:8100"  # the compose service name: every replica of `--scale executor=N`
+# Variables the executor must never get: it needs no Redis, no API key and no model (it only runs candidates).
+NOT_FOR_THE_EXECUTOR = {
+    "REDIS_URL",
+    "DAJ_REDIS_URL",
+    "DAJ_API_KEYS",
+    "DAJ_API_KEY",
+    "DAJ_MODEL",
+    "DAJ_BACKEND",
+    "DAJ_REMOTE_URL",
+    "DAJ_DEFAULT_ADAPTER",
+    "HF_HOME",
+}
 # Variables that only compose reads (never a setting).
 COMPOSE_ONLY = {
     "COMPOSE_PROFILES",
@@ -76,7 +94,17 @@ def _all_setting_names() -> set[str]:
 
 
 def _services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The API services (daj-cpu, daj-gpu), by profile."""
     return {kind: model["services"][name] for kind, name in DAJ_SERVICES.items()}
+
+
+def _executor(model: dict[str, Any]) -> dict[str, Any]:
+    service: dict[str, Any] = model["services"][EXECUTOR_SERVICE]
+    return service
+
+
+def _executor_setting_names() -> set[str]:
+    return {name for names in settings_env_names(executor_settings()).values() for name in names}
 
 
 def _settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -98,6 +126,9 @@ def test_every_variable_set_for_daj_is_a_real_setting_or_explicitly_allowed() ->
         assert not unknown, f"{dockerfile.name} sets variables that are no setting: {sorted(unknown)}"
         stale = {name for name in env if name.startswith("DAJ_")} - settings
         assert not stale, f"{kind}: DAJ_ variables that no setting reads: {stale}"
+    executor = environment_of(_executor(load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k"})))
+    unknown = set(executor) - _executor_setting_names()
+    assert not unknown, f"the executor service sets variables that are no executor setting: {sorted(unknown)}"
 
 
 def test_compose_passes_every_other_setting_through_under_its_own_name() -> None:
@@ -117,6 +148,24 @@ def test_compose_passes_every_other_setting_through_under_its_own_name() -> None
         assert through == set(environment) - fixed, f"daj-{kind}: not passed through: {set(environment) - through}"
 
 
+def test_compose_passes_every_executor_setting_but_its_address_through() -> None:
+    names = settings_env_names(executor_settings())
+    environment = environment_of(_executor(load_compose()))
+    for field, env_names in names.items():
+        assert env_names[0] in environment, f"the executor service does not set {env_names[0]}"
+        if field in EXECUTOR_FIXED_BY_COMPOSE:
+            assert environment[env_names[0]] == EXECUTOR_FIXED_BY_COMPOSE[field], field
+    sentinel = {name: f"sentinel-{name}" for name in environment}
+    passed = environment_of(_executor(load_compose(env=sentinel)))
+    through = {name for name in environment if passed[name] == sentinel[name]}
+    fixed = {names[field][0] for field in EXECUTOR_FIXED_BY_COMPOSE}
+    assert through == set(environment) - fixed, f"executor: not passed through: {set(environment) - through}"
+    # A setting both read (DAJ_EXECUTION_WORKERS, DAJ_LOG_LEVEL, DAJ_EXECUTOR_TOKEN) comes from the same .env line.
+    api = environment_of(_services(load_compose(env=sentinel))["cpu"])
+    for name in set(passed) & set(api) - fixed:
+        assert passed[name] == api[name], name
+
+
 def test_compose_defaults_equal_the_settings_defaults(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from service.settings import Settings
 
@@ -134,6 +183,27 @@ def test_compose_defaults_equal_the_settings_defaults(clean_env: None, monkeypat
             assert (ours or None) == (theirs or None), f"daj-{kind}: {field} defaults to {ours!r}, settings {theirs!r}"
         assert configured.host == "0.0.0.0" and configured.api_keys == []
         assert configured.redis_url == "redis://redis:6379/0"
+        assert configured.executor_urls == [EXECUTOR_URL], "the API runs no candidate itself"
+
+
+def test_compose_executor_defaults_equal_its_settings_defaults(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = executor_settings()
+    defaults = settings()
+    environment = environment_of(_executor(load_compose()))
+    with monkeypatch.context() as patch:
+        for key, value in {**image_env(DOCKERFILES["cpu"]), **environment}.items():
+            patch.setenv(key, value)
+        configured = settings()
+    for field in settings.model_fields:
+        if field in EXECUTOR_FIXED_BY_COMPOSE:
+            assert str(getattr(configured, field)) == EXECUTOR_FIXED_BY_COMPOSE[field], field
+            continue
+        ours, theirs = getattr(configured, field), getattr(defaults, field)
+        assert (ours or None) == (theirs or None), f"executor: {field} defaults to {ours!r}, settings {theirs!r}"
+    # The API's URL names the executor's service and port.
+    assert f"http://{EXECUTOR_SERVICE}:{configured.executor_port}" == EXECUTOR_URL
 
 
 def test_published_port_lines_up_with_daj_port_and_binds_localhost() -> None:
@@ -152,11 +222,14 @@ def test_published_port_lines_up_with_daj_port_and_binds_localhost() -> None:
     (mapping,) = port_mappings(_services(load_compose(env={"DAJ_PUBLISH_ADDR": "0.0.0.0"}))["cpu"])
     assert mapping.host_ip == "0.0.0.0"  # only when asked for
     assert "ports" not in load_compose()["services"]["redis"], "redis is reachable on the compose network only"
+    assert "ports" not in _executor(load_compose()), "the executor is reachable on the compose network only"
 
 
 def test_healthchecks_hit_ready_and_redis_ping() -> None:
     model = load_compose()
     assert model["services"]["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    # The executor's /ready runs the sandbox self-check; `executor` makes the script use its port and token.
+    assert _executor(model)["healthcheck"]["test"] == ["CMD", "daj-healthcheck", "executor"]
     for kind, service in _services(model).items():
         flags, command = healthcheck(DOCKERFILES[kind])
         assert service["healthcheck"]["test"] == ["CMD", *command], f"daj-{kind} and its image disagree"
@@ -204,9 +277,14 @@ def test_redis_is_bounded_without_persistence_and_daj_waits_for_it() -> None:
     assert options["--protected-mode"] == "no", "Debian's redis-server (compose.local.yaml) refuses other hosts"
     assert "profiles" not in redis, "redis starts with either profile"
     for service in _services(model).values():
-        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
+        assert service["depends_on"] == {
+            "redis": {"condition": "service_healthy"},
+            EXECUTOR_SERVICE: {"condition": "service_healthy"},
+        }, "the API starts once Redis answers and an executor can run the sandbox"
         assert environment_of(service)["REDIS_URL"] == "redis://redis:6379/0", "the compose service name"
         assert service["init"] is True
+    assert _executor(model)["init"] is True, "PID 1 reaps what sandbox runs leave behind"
+    assert "depends_on" not in _executor(model), "the executor needs nothing"
 
 
 def test_profiles_pick_the_image_and_only_gpu_reserves_a_gpu() -> None:
@@ -224,6 +302,13 @@ def test_profiles_pick_the_image_and_only_gpu_reserves_a_gpu() -> None:
     shared = {key: value for key, value in model["x-daj"].items()}
     for service in services.values():
         assert {key: service[key] for key in shared} == shared
+    # The executor runs with either profile, from the CPU image (the GPU image has no sandbox setup), as
+    # `daj executor`: the image's ENTRYPOINT `daj` with the command `executor`.
+    executor = _executor(model)
+    assert "profiles" not in executor and executor["image"] == "daj:cpu"
+    assert (REPO / executor["build"]["dockerfile"]).resolve() == DOCKERFILES["cpu"]
+    assert (COMPOSE.parent / executor["build"]["context"]).resolve() == REPO
+    assert executor["command"] == ["executor"] and container_command(DOCKERFILES["cpu"])[:1] == ["daj"]
 
 
 def test_auth_override_requires_a_key_and_passes_it_as_api_keys(
@@ -238,6 +323,7 @@ def test_auth_override_requires_a_key_and_passes_it_as_api_keys(
         assert environment["DAJ_MODEL"] == "smollm2-135m-instruct", "the override adds, it does not replace"
         with monkeypatch.context() as patch:
             assert _settings_from(environment, patch).api_keys == ["k1", "k2"], kind
+    assert "DAJ_API_KEYS" not in environment_of(_executor(model)), "the executor never sees the API keys"
 
 
 def test_env_example_lists_every_setting_and_every_compose_variable(
@@ -248,13 +334,15 @@ def test_env_example_lists_every_setting_and_every_compose_variable(
     assert len(listed) == len(set(listed)), "a variable listed twice"
     for field, names in settings_env_names().items():
         assert names[0] in listed, f".env.example does not list {names[0]} ({field})"
+    for field, names in settings_env_names(executor_settings()).items():
+        assert names[0] in listed, f".env.example does not list the executor's {names[0]} ({field})"
     for entry in entries:
         assert entry.comment, f"{entry.name} has no comment above it"
     compose_text = COMPOSE.read_text() + COMPOSE_AUTH.read_text()
     used = variables_used(compose_text)
     assert not used - set(listed), f"compose reads variables .env.example does not list: {used - set(listed)}"
     settings = _all_setting_names()
-    extra = set(listed) - settings
+    extra = set(listed) - settings - _executor_setting_names()
     assert extra == COMPOSE_ONLY, f"neither settings nor compose-only: {extra ^ COMPOSE_ONLY}"
     assert COMPOSE_ONLY - {"COMPOSE_PROFILES"} <= used, "a compose-only variable compose never reads"
     # The values given are the defaults, and they validate.
@@ -265,6 +353,15 @@ def test_env_example_lists_every_setting_and_every_compose_variable(
     configured = _settings_from(active, monkeypatch)
     for field in Settings.model_fields:
         assert (getattr(configured, field) or None) == (getattr(defaults, field) or None), field
+    executor = executor_settings()
+    with monkeypatch.context() as patch:
+        for entry in entries:
+            if entry.active and entry.name in _executor_setting_names():
+                patch.setenv(entry.name, entry.value)
+        ours = executor()
+    theirs = executor()  # clean_env: the defaults
+    for field in executor.model_fields:
+        assert (getattr(ours, field) or None) == (getattr(theirs, field) or None), f"executor: {field}"
     # ...and, as compose's --env-file, they give the default deployment.
     as_env_file = {entry.name: entry.value for entry in entries if entry.active}
     assert load_compose(env=as_env_file)["services"] == load_compose()["services"]
@@ -301,13 +398,18 @@ def test_docker_compose_itself_accepts_the_files(profile: str, tmp_path: Path) -
     )
     assert result.returncode == 0, result.stderr
     model = json.loads(result.stdout)
-    assert set(model["services"]) == {"redis", DAJ_SERVICES[profile]}
+    assert set(model["services"]) == {"redis", EXECUTOR_SERVICE, DAJ_SERVICES[profile]}
     service = model["services"][DAJ_SERVICES[profile]]
     assert service["environment"]["DAJ_API_KEYS"] == "k"
     (port,) = service["ports"]
     assert (port["host_ip"], str(port["published"]), port["target"]) == ("127.0.0.1", "8000", 8000)
     ours = environment_of(_services(load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k"}))[profile])
     assert service["environment"] == ours, "our reader and Docker Compose disagree"
+    executor = model["services"][EXECUTOR_SERVICE]
+    with_auth = load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k"})
+    assert executor["environment"] == environment_of(_executor(with_auth)), "our reader and Docker Compose disagree"
+    assert "ports" not in executor and "container_name" not in executor
+    assert model["networks"]["executors"]["internal"] is True
     unset = subprocess.run(
         [*binary, "-f", str(COMPOSE), "-f", str(COMPOSE_AUTH), "config"],
         capture_output=True,
@@ -329,17 +431,68 @@ SANDBOX_SYSCALLS = {"unshare", "mount", "umount2", "pivot_root"}
 UNSHARE_ARGS = [{"index": 0, "value": 0x7E020000, "valueTwo": 0x70020000, "op": "SCMP_CMP_MASKED_EQ"}]
 
 
-def test_the_daj_services_get_the_named_privilege_and_no_more() -> None:
-    for kind, service in _services(load_compose()).items():
-        assert "privileged" not in service and "user" not in service, f"{kind}: the image's USER 10001 stands"
-        assert service["cap_drop"] == ["ALL"] and sorted(service["cap_add"]) == ["SETGID", "SETUID"], kind
-        assert service["security_opt"] == ["seccomp=seccomp-sandbox.json", "systempaths=unconfined"], kind
-        assert not any(
-            "unconfined" in option and not option.startswith("systempaths=") for option in service["security_opt"]
-        ), "no unconfined seccomp or AppArmor"
-        assert service["pids_limit"] == 1024 and service["mem_limit"] == "8g" and service["cpus"] == 2, kind
+# Keys by which a compose service could hold more than Docker's defaults (or leave them).
+PRIVILEGE_KEYS = {
+    "privileged", "cap_add", "security_opt", "devices", "device_cgroup_rules", "pid", "ipc", "network_mode",
+    "userns_mode", "cgroup", "cgroup_parent", "sysctls", "group_add", "user", "uts", "runtime",
+}
+
+
+def test_the_executor_gets_the_named_privilege_and_no_more() -> None:
+    """The sandbox's privilege (docs/deploy.md, "What the executor needs"), on the executor service only."""
+    executor = _executor(load_compose())
+    assert "privileged" not in executor and "user" not in executor, "the image's USER 10001 stands"
+    assert executor["cap_drop"] == ["ALL"] and sorted(executor["cap_add"]) == ["SETGID", "SETUID"]
+    assert executor["security_opt"] == ["seccomp=seccomp-sandbox.json", "systempaths=unconfined"]
+    assert not any(
+        "unconfined" in option and not option.startswith("systempaths=") for option in executor["security_opt"]
+    ), "no unconfined seccomp or AppArmor"
+    assert set(executor) & PRIVILEGE_KEYS == {"cap_add", "security_opt"}, "nothing else beyond Docker's defaults"
+    assert executor["pids_limit"] == 1024 and executor["mem_limit"] == "8g" and executor["cpus"] == 2
     redis = load_compose()["services"]["redis"]
-    assert not {"privileged", "cap_add", "security_opt"} & set(redis), "Redis gets nothing extra"
+    assert not PRIVILEGE_KEYS & set(redis), "Redis gets nothing extra"
+
+
+def test_the_api_services_get_no_privilege_at_all() -> None:
+    """daj-cpu and daj-gpu run no candidate (DAJ_EXECUTOR_URLS): Docker's default seccomp profile and masked /proc,
+    no capability (not even in the bounding set), no new privileges, a read-only root, the image's non-root user."""
+    for kind, service in _services(load_compose(COMPOSE, COMPOSE_AUTH, env={"DAJ_API_KEY": "k"})).items():
+        assert environment_of(service)["DAJ_EXECUTOR_URLS"] == EXECUTOR_URL, kind
+        assert service["cap_drop"] == ["ALL"] and "cap_add" not in service, kind
+        assert service["security_opt"] == ["no-new-privileges:true"], f"{kind}: default seccomp, /proc masked"
+        assert not any(option.startswith(("seccomp", "systempaths", "apparmor")) for option in service["security_opt"])
+        assert set(service) & PRIVILEGE_KEYS == {"security_opt"}, kind
+        assert "user" not in service, f"{kind}: the image's USER 10001 stands"
+        assert service["read_only"] is True, f"{kind}: read-only root file system"
+        # What it writes: the tmpfs mounts (temp and home folders) and the volumes; nothing else.
+        tmpfs = {entry.split(":")[0]: dict(
+            option.partition("=")[::2] for option in entry.split(":", 1)[1].split(",")) for entry in service["tmpfs"]}
+        assert set(tmpfs) == {"/tmp", "/home/daj"}, kind
+        assert all("size" in options for options in tmpfs.values()), "bounded: tmpfs counts against mem_limit"
+        assert tmpfs["/home/daj"]["uid"] == tmpfs["/home/daj"]["gid"] == "10001", "the image's user owns its home"
+        writable = {target for _, target, mode in volume_mounts(service) if mode == "rw"}
+        assert writable == {"/var/lib/daj/cache", "/var/lib/daj/hf"}, kind
+        assert service["pids_limit"] == 1024 and service["mem_limit"] == "8g" and service["cpus"] == 2, kind
+    for dockerfile in DOCKERFILES.values():
+        user = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("USER ")]
+        assert user[-1] == "10001:10001", dockerfile.name
+
+
+def test_the_executor_can_be_scaled_and_reached_by_the_api_only() -> None:
+    """`docker compose up --scale executor=N`: nothing in the service names one container or one host port. It is
+    only on an internal network (no route out, no Redis, no published port), which the API services share."""
+    model = load_compose()
+    executor = _executor(model)
+    assert not {"container_name", "hostname", "ports", "network_mode", "links", "external_links"} & set(executor)
+    assert "deploy" not in executor, "no fixed replica count (compose's --scale sets it)"
+    assert executor["networks"] == ["executors"]
+    assert model["networks"]["executors"] == {"internal": True}
+    for kind, service in _services(model).items():
+        assert sorted(service["networks"]) == ["default", "executors"], kind
+    assert "networks" not in model["services"]["redis"], "Redis on `default` only: the executor cannot reach it"
+    environment = environment_of(executor)
+    assert not NOT_FOR_THE_EXECUTOR & set(environment), "no Redis, API key or model for the executor"
+    assert not {source for source, _, _ in volume_mounts(executor)}, "no volume: the executor keeps no state"
 
 
 def test_the_seccomp_profile_adds_only_what_the_sandbox_needs() -> None:
@@ -367,8 +520,9 @@ def test_the_local_override_swaps_images_only() -> None:
         "services": {
             "redis": {"image": "daj-local/redis:7", "pull_policy": "never"},
             "daj-cpu": {"pull_policy": "never"},
+            "executor": {"pull_policy": "never"},
         }
     }
     script = (COMPOSE.parent / "build-local.sh").read_text()
     assert "LOCAL_REDIS=daj-local/redis:7" in script and "IMAGE=${DAJ_IMAGE:-daj:cpu}" in script
-    assert load_compose()["services"]["daj-cpu"]["image"] == "daj:cpu"
+    assert load_compose()["services"]["daj-cpu"]["image"] == _executor(load_compose())["image"] == "daj:cpu"

@@ -428,9 +428,12 @@ def stand_in() -> Iterator[tuple[int, type[_Ready]]]:
     server.server_close()
 
 
-def _check(env: dict[str, str]) -> int:
+def _check(env: dict[str, str], *args: str) -> int:
     return subprocess.run(
-        [sys.executable, str(HEALTHCHECK_SCRIPT)], env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, timeout=30
+        [sys.executable, str(HEALTHCHECK_SCRIPT), *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        timeout=30,
     ).returncode
 
 
@@ -454,6 +457,21 @@ def test_healthcheck_script_asks_ready_with_the_first_key(stand_in: tuple[int, t
         )
         == 0
     )
+
+
+def test_healthcheck_script_checks_an_executor_with_its_port_and_token(stand_in: tuple[int, type[_Ready]]) -> None:
+    """`daj-healthcheck executor` (compose's executor service, the Kubernetes executor's readiness probe): the
+    executor's own port and token, never the API's."""
+    port, handler = stand_in
+    env = {"DAJ_EXECUTOR_PORT": str(port), "DAJ_PORT": str(free_port()), "DAJ_API_KEYS": "api-key"}
+    assert _check(env, "executor") == 0
+    assert handler.seen == [("/ready", None)]
+    handler.required_key = "tok"
+    assert _check(env, "executor") == 1, "token required, none sent: 401 is unhealthy"
+    assert _check({**env, "DAJ_EXECUTOR_TOKEN": " tok "}, "executor") == 0
+    assert handler.seen[-1] == ("/ready", "Bearer tok")
+    assert _check({"DAJ_EXECUTOR_TOKEN": "tok", "DAJ_PORT": str(port)}, "executor") == 1, "8100, not DAJ_PORT"
+    assert _check({"DAJ_EXECUTOR_PORT": str(port)}, "nonsense") == 2
 
 
 def test_healthcheck_script_fails_while_loading_or_down(stand_in: tuple[int, type[_Ready]]) -> None:

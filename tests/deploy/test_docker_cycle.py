@@ -1,6 +1,7 @@
-"""The Docker Compose deployment for real: build, compose up (Redis + daj-cpu), /ready, a /select whose candidates
-run in the container's sandbox, the hostile programs through it, compose down. And the sandbox's self-check in the
-image fails when any part of the privilege compose.yaml names is taken away.
+"""The Docker Compose deployment for real: build, compose up (Redis + executor + daj-cpu), /ready, a /select whose
+candidates run in the executor container's sandbox, the hostile programs through it, compose down. And the
+sandbox's self-check in the image fails when any part of the privilege compose.yaml gives the executor is taken
+away.
 
 Only behind `make test-docker` (it sets DAJ_TEST_DOCKER=1): a cold build takes ~15 minutes and the engine a minute
 or two to start. Skips, with the reason, without a Docker daemon or Docker Compose v2. The build is
@@ -136,8 +137,8 @@ def _http(url: str, body: dict[str, Any] | None = None, timeout: float = 10) -> 
 
 
 def _security_options() -> list[str]:
-    """compose.yaml's privilege for the daj services, as `docker run` options (seccomp path made absolute)."""
-    service = load_compose(COMPOSE)["services"]["daj-cpu"]
+    """compose.yaml's privilege for the executor service, as `docker run` options (seccomp path made absolute)."""
+    service = load_compose(COMPOSE)["services"]["executor"]
     options = [f"--cap-drop={cap}" for cap in service.get("cap_drop", [])]
     options += [f"--cap-add={cap}" for cap in service.get("cap_add", [])]
     for option in service.get("security_opt", []):
@@ -163,7 +164,7 @@ class Deployment:
 
     def leftovers(self) -> list[str]:
         found: list[str] = json.loads(
-            _run("docker", "exec", self.container("daj-cpu"), "python", "-c", LEFTOVERS).stdout
+            _run("docker", "exec", self.container("executor"), "python", "-c", LEFTOVERS).stdout
         )
         return found
 
@@ -228,7 +229,7 @@ def test_compose_up_is_healthy_and_a_selection_runs_its_candidates_in_the_contai
                 "{{.State.Health.Status}}",
                 deployment.container(name),
             ).stdout.strip()
-            for name in ("redis", "daj-cpu")
+            for name in ("redis", "executor", "daj-cpu")
         }
         if set(health.values()) == {"healthy"}:
             break
@@ -249,7 +250,7 @@ def test_compose_up_is_healthy_and_a_selection_runs_its_candidates_in_the_contai
 
 
 def test_hostile_programs_through_select_are_contained(deployment: Deployment) -> None:
-    container = deployment.container("daj-cpu")
+    container = deployment.container("executor")  # where the candidates run
     before = _run("docker", "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}}", container).stdout
     report = []
     port = deployment.url.rsplit(":", 1)[1]
