@@ -9,15 +9,17 @@ It keeps no state between requests: any replica can take any job. Errors have th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
-import importlib.metadata
+import json
 import logging
-import platform
 import resource
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -47,7 +49,9 @@ class ExecutorState:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     ready_error: str | None = "the sandbox self-check has not run yet"
     queued: int = 0
-    packages: list[str] = field(default_factory=list)  # read once: reading them costs ~0.1 s of CPU
+    python: str = field(default=sys.executable)  # what candidates run under
+    python_version: str = ""
+    packages: list[str] = field(default_factory=list)  # what candidates may import; read once (~0.1 s of CPU)
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(self.settings.execution_workers, thread_name_prefix="sandbox")
@@ -59,12 +63,20 @@ class ExecutorState:
         self.cpu = Gauge("daj_executor_cpu_seconds", "CPU seconds of every finished run (user + system)",
                          registry=r)
 
+    @property
+    def identity(self) -> str:
+        """What a cached run depends on here: the Python version and, when candidates see it, the package set."""
+        digest = hashlib.sha256("\n".join(self.packages).encode()).hexdigest()[:12]
+        return f"{self.python_version}+{digest}" if self.settings.executor_site_packages else self.python_version
+
     async def run(self, job: Job) -> RunResult:
+        if self.settings.executor_site_packages:
+            job = replace(job, spec=replace(job.spec, needs_site=True))
         self.queued += 1
         self.queue.set(self.queued)
         try:
             result = await asyncio.get_running_loop().run_in_executor(
-                self.pool, execute, job.program, job.spec, job.limits)
+                self.pool, execute, job.program, job.spec, job.limits, self.python)
         finally:
             self.queued -= 1
             self.queue.set(self.queued)
@@ -86,9 +98,18 @@ class ExecutorState:
             logger.warning("executor cannot run programs: %s", self.ready_error)
 
 
-def installed_packages() -> list[str]:
-    return sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
-                  if d.metadata["Name"])
+_DESCRIBE = ("import importlib.metadata, json, platform, sys; print(json.dumps([platform.python_version(), "
+             "sorted(f\"{d.metadata['Name']}=={d.version}\" for d in importlib.metadata.distributions() "
+             "if d.metadata['Name'])]))")
+
+
+def describe_interpreter(python: str, site_packages: bool) -> tuple[str, list[str]]:
+    """The candidates' interpreter: its Python version, and what they may import besides the standard library
+    (its installed distributions when `site_packages`, else nothing)."""
+    out = subprocess.run([python, "-I", "-c", _DESCRIBE], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    version, packages = json.loads(out)
+    return str(version), [str(p) for p in packages] if site_packages else []
 
 
 def create_executor_app(settings: ExecutorSettings | None = None) -> FastAPI:
@@ -96,7 +117,9 @@ def create_executor_app(settings: ExecutorSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ExecutorState(settings, packages=installed_packages())
+        python = settings.executor_python or sys.executable
+        version, packages = describe_interpreter(python, settings.executor_site_packages)
+        state = ExecutorState(settings, python=python, python_version=version, packages=packages)
         app.state.executor = state
         await state.self_check()
         try:
@@ -127,8 +150,9 @@ def create_executor_app(settings: ExecutorSettings | None = None) -> FastAPI:
             await state.self_check()  # a transient failure at start-up must not keep it out for good
         if state.ready_error:
             return error(503, f"the sandbox cannot run here: {state.ready_error}", "sandbox_unavailable")
-        return {"status": "ready", "wire": WIRE_VERSION, "python": platform.python_version(),
-                "workers": settings.execution_workers, "queued": state.queued, "packages": state.packages}
+        return {"status": "ready", "wire": WIRE_VERSION, "python": state.python_version, "identity": state.identity,
+                "site_packages": settings.executor_site_packages, "packages": state.packages,
+                "workers": settings.execution_workers, "queued": state.queued}
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -53,6 +53,11 @@ def merged_default_adapter(settings: Settings) -> Adapter | None:
 
 def build_engine(settings: Settings) -> JudgeEngine:
     model_path = resolve_model(settings.model, settings.cache_dir)
+    if settings.engine_urls:
+        from service.engine.pool import EnginePool
+        from service.engine.remote import RemoteEngine
+
+        return EnginePool([RemoteEngine(url, tokenizer_path=model_path, api_key=None) for url in settings.engine_urls])
     if settings.backend == "remote":
         from service.engine.remote import RemoteEngine
 

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     )
     backend: Literal["vllm", "remote"] = Field("vllm", description="In-process vLLM, or a remote vLLM server.")
     remote_url: str | None = Field(None, description="Base URL of the OpenAI-compatible vLLM server (remote).")
+    engine_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated base URLs of several vLLM servers (the judge tier); set, "
+        "it replaces backend and remote_url: a selection's calls go to one server (its prefix cache), selections "
+        "are spread by load, and a failed server's work moves to the others."
+    )
     redis_url: str | None = Field(
         None,
         validation_alias=AliasChoices("REDIS_URL", "DAJ_REDIS_URL"),
@@ -135,7 +140,7 @@ class Settings(BaseSettings):
             self.default_adapter = "default" if committed.is_file() else None
         return self
 
-    @field_validator("api_keys", "executor_urls", mode="before")
+    @field_validator("api_keys", "executor_urls", "engine_urls", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -37,7 +37,14 @@ class JudgeResult:
 
 
 class EngineError(RuntimeError):
-    """The engine failed one request (the service answers 5xx for that request and keeps serving)."""
+    """The engine failed one request (the service answers 5xx for that request and keeps serving).
+
+    `server_failed`: the server itself failed (unreachable, the connection dropped, a 5xx), not the request:
+    another server of a pool may answer it."""
+
+    def __init__(self, message: str, server_failed: bool = False) -> None:
+        super().__init__(message)
+        self.server_failed = server_failed
 
 
 class JudgeEngine(ABC):

@@ -66,7 +66,8 @@ class RemoteEngine(JudgeEngine):
                 return await self._judge_verdict(call, model)
             return await self._judge_reasoning(call, model, on_delta)
         except httpx.HTTPError as exc:
-            raise EngineError(f"remote engine failed request {call.request_id}: {type(exc).__name__}: {exc}") from exc
+            raise EngineError(f"remote engine failed request {call.request_id}: {type(exc).__name__}: {exc}",
+                              server_failed=True) from exc
         finally:
             self._in_flight -= 1
 
@@ -76,7 +77,8 @@ class RemoteEngine(JudgeEngine):
                 "allowed_token_ids": ids, "logprob_token_ids": ids, "logprobs": len(ids)}
         response = await self._client.post("/v1/completions", json=body, headers={"X-Request-Id": call.request_id})
         if response.status_code >= 400:
-            raise EngineError(f"remote engine answered {response.status_code}: {response.text[:300]}")
+            raise EngineError(f"remote engine answered {response.status_code}: {response.text[:300]}",
+                              server_failed=response.status_code >= 500)
         payload = response.json()
         top = (payload["choices"][0].get("logprobs") or {}).get("top_logprobs") or [None]
         first: dict[str, float] = top[0] or {}
@@ -93,7 +95,8 @@ class RemoteEngine(JudgeEngine):
         async with self._client.stream("POST", "/v1/completions", json=body,
                                        headers={"X-Request-Id": call.request_id}) as response:
             if response.status_code >= 400:
-                raise EngineError(f"remote engine answered {response.status_code}: {(await response.aread())[:300]!r}")
+                raise EngineError(f"remote engine answered {response.status_code}: {(await response.aread())[:300]!r}",
+                                  server_failed=response.status_code >= 500)
             async for chunk in _sse_chunks(response):
                 if chunk.get("error"):  # the server failed mid-stream: the votes so far are not an answer
                     raise EngineError(f"remote engine failed mid-stream: {str(chunk['error'])[:300]}")

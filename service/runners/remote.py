@@ -102,7 +102,7 @@ class RemoteRunner:
             logger.info("executor %s is up", executor.url)
         executor.up, executor.error = True, None
         executor.capacity = int(body.get("workers") or 1)
-        executor.python = str(body.get("python") or "") or None
+        executor.python = str(body.get("identity") or body.get("python") or "") or None
 
     def _mark_down(self, executor: _Executor, why: str) -> None:
         if executor.up:

@@ -56,7 +56,9 @@ NOT_PASSED_BY_COMPOSE = {
 # Settings compose fixes to a deployment value instead of passing .env through (checked below).
 FIXED_BY_COMPOSE = {"port", "cache_dir", "adapters_dir", "redis_url", "executor_urls"}
 # The executor's settings compose fixes (it must listen on every interface, on the port the API's URL names).
-EXECUTOR_FIXED_BY_COMPOSE = {"executor_host": "0.0.0.0", "executor_port": "8100"}
+EXECUTOR_FIXED_BY_COMPOSE = {"executor_host": "0.0.0.0", "executor_port": "8100",
+                             # the image's candidate venv, built from docker/executor-requirements.txt
+                             "executor_python": "/opt/candidates/bin/python", "executor_site_packages": "True"}
 EXECUTOR_URL = "http://executor:8100"  # the compose service name: every replica of `--scale executor=N`
 # Variables the executor must never get: it needs no Redis, no API key and no model (it only runs candidates).
 NOT_FOR_THE_EXECUTOR = {

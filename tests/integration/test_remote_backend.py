@@ -203,3 +203,61 @@ def test_remote_engine_raises_on_an_error_inside_the_stream(upstream: str, tiny_
 
     with pytest.raises(EngineError, match=r"failed mid-stream: .*engine core died"):
         asyncio.run(judge())
+
+
+# ---- the judge tier: several servers as one engine (DAJ_ENGINE_URLS, service/engine/pool.py) ----
+
+
+@pytest.mark.engine
+def test_an_engine_pool_keeps_each_selection_on_one_server_spreads_them_and_fails_over(  # type: ignore[no-untyped-def]
+        vllm_server: str, tiny_model_dir: Path, loop_thread) -> None:
+    """Three servers: the real vLLM server, a real TCP relay to it (socat, a second address the pool cannot tell
+    from a second server; killed later to make it fail), and an address nothing listens on."""
+    from daj.protocol import encode_prompt, render_prompt
+    from service.engine.pool import EnginePool
+
+    relay_port = free_port()
+    upstream = vllm_server.rsplit(":", 1)[1]
+    relay = subprocess.Popen(["socat", f"TCP-LISTEN:{relay_port},fork,reuseaddr,bind=127.0.0.1",
+                              f"TCP:127.0.0.1:{upstream}"])
+    relay_url = f"http://127.0.0.1:{relay_port}"
+    wait_until_ok(f"{relay_url}/health", 30, relay)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    pool = EnginePool([RemoteEngine(url, tokenizer_path=str(tiny_model_dir)) for url in (vllm_server, relay_url,
+                                                                                         nowhere)], probe_s=0.5)
+    try:
+        loop_thread.run(pool.start())
+        assert [server["up"] for server in pool.servers()] == [True, True, False]
+        ids = encode_prompt(pool.tokenizer, render_prompt(pool.tokenizer, PROBLEM, "def double(x): return 2*x",
+                                                          "def double(x): return x*x", JudgeMode.VERDICT))
+
+        def call(selection: str, round_index: int) -> JudgeCall:
+            return JudgeCall(f"{selection}-r{round_index}-0v1", ids, JudgeMode.VERDICT, 1, 1, 0.0, None)
+
+        async def selections(names: list[str]) -> list[JudgeResult]:
+            # every selection's first call at once (so the load spreads them), then its second call
+            first = await asyncio.gather(*(pool.judge(call(name, 0)) for name in names))
+            return first + list(await asyncio.gather(*(pool.judge(call(name, 1)) for name in names)))
+
+        names = [f"sel-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+        results = loop_thread.run(selections(names))
+        assert len(results) == 12 and all(r.verdict.p_a is not None for r in results)
+        placed = {name: pool._affinity[name] for name in names}
+        assert set(placed.values()) == {0, 1}, placed  # spread over both live servers
+        calls = [server["calls"] for server in pool.servers()]
+        # two calls per selection, each on its selection's server (its prefix cache)
+        assert calls[:2] == [2 * list(placed.values()).count(index) for index in (0, 1)] and calls[2] == 0
+
+        relay.kill()
+        relay.wait(10)
+        moved = [name for name, index in placed.items() if index == 1]
+        again = loop_thread.run(asyncio.gather(*(pool.judge(call(name, 2)) for name in moved)))
+        assert all(r.verdict.p_a is not None for r in again)  # the relay's selections moved to the server
+        servers = pool.servers()
+        assert [server["up"] for server in servers] == [True, False, False]
+        assert servers[0]["calls"] == calls[0] + len(moved) and all(pool._affinity[name] == 0 for name in moved)
+        loop_thread.run(pool.check_health())  # one server up is enough
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+        loop_thread.run(pool.close())
