@@ -4,6 +4,7 @@ the engine reading a completion stream shaped by hand (multi-line data fields, c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -219,7 +220,7 @@ def test_an_engine_pool_keeps_each_selection_on_one_server_spreads_them_and_fail
     relay_port = free_port()
     upstream = vllm_server.rsplit(":", 1)[1]
     relay = subprocess.Popen(["socat", f"TCP-LISTEN:{relay_port},fork,reuseaddr,bind=127.0.0.1",
-                              f"TCP:127.0.0.1:{upstream}"])
+                              f"TCP:127.0.0.1:{upstream}"], start_new_session=True)
     relay_url = f"http://127.0.0.1:{relay_port}"
     wait_until_ok(f"{relay_url}/health", 30, relay)
     nowhere = f"http://127.0.0.1:{free_port()}"
@@ -248,16 +249,19 @@ def test_an_engine_pool_keeps_each_selection_on_one_server_spreads_them_and_fail
         # two calls per selection, each on its selection's server (its prefix cache)
         assert calls[:2] == [2 * list(placed.values()).count(index) for index in (0, 1)] and calls[2] == 0
 
-        relay.kill()
+        os.killpg(relay.pid, signal.SIGKILL)  # the relay and its per-connection children: open connections drop
         relay.wait(10)
         moved = [name for name, index in placed.items() if index == 1]
-        again = loop_thread.run(asyncio.gather(*(pool.judge(call(name, 2)) for name in moved)))
+        async def third_round() -> list[JudgeResult]:
+            return list(await asyncio.gather(*(pool.judge(call(name, 2)) for name in moved)))
+
+        again = loop_thread.run(third_round())
         assert all(r.verdict.p_a is not None for r in again)  # the relay's selections moved to the server
         servers = pool.servers()
         assert [server["up"] for server in servers] == [True, False, False]
         assert servers[0]["calls"] == calls[0] + len(moved) and all(pool._affinity[name] == 0 for name in moved)
         loop_thread.run(pool.check_health())  # one server up is enough
     finally:
-        if relay.poll() is None:
-            relay.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(relay.pid, signal.SIGKILL)
         loop_thread.run(pool.close())
