@@ -1,8 +1,10 @@
 """Execution inside the service: run each distinct candidate once over the probe set, in the sandbox.
 
-One confined process per candidate (sandbox/runner.py), a time limit per probe, a bounded thread pool so the
-event loop never blocks, a time budget per request, and a cache of results keyed by the program's hash, the
-probe set's hash, the harness version and the limits (Redis when configured, else an in-process LRU).
+One confined process per candidate (sandbox/runner.py), a time limit per probe, a time budget per request, and a
+cache of results keyed by the program's hash, the probe set's hash, the harness version, the limits and what ran
+it (Redis when configured, else an in-process LRU). Runs happen through a runner (service/runners/): this
+process's bounded pool, so the event loop never blocks, or executor services; each request gets a fair share of
+the runner's slots.
 """
 
 from __future__ import annotations
