@@ -121,6 +121,7 @@ class Executor:
         self.speed_factor = 1.0  # measured by self_check: whole programs' default time limits are scaled by it
         self._queued = 0
         self._mean_run_s = 0.1  # a moving mean of recent runs' wall time, for Retry-After
+        self._recheck: asyncio.Task[None] | None = None  # remote: the self-check again, while it fails
 
     @property
     def python(self) -> str:
@@ -155,6 +156,7 @@ class Executor:
             self.checked = True
             self._unavailable(f"self-check gave {result.status} {result.cases!r} {result.outputs!r}")
             return
+        self._recheck = None
         self.speed_factor = await self._measure_speed()
         self.slots.capacity = self.runner.capacity
         self.checked = True
@@ -184,6 +186,14 @@ class Executor:
         self._check_error = reason
         self.metrics.sandbox_ready.set(0)
         logger.warning("sandbox unavailable, selections fall back to the judge alone: %s", reason)
+        if self.runner.kind == "remote":
+            # Executors may start after the service (no start order in a cluster): check again until they answer.
+            # A host without the sandbox (in-process) stays without it.
+            self._recheck = asyncio.create_task(self._check_again(), name="sandbox-recheck")
+
+    async def _check_again(self) -> None:
+        await asyncio.sleep(self.settings.executor_probe_s)
+        await self.self_check()
 
     def run_limits(self, probe_set: ProbeSet) -> Limits:
         """The limits of one candidate's run over this probe set (`sandbox.run_limits`)."""
@@ -266,6 +276,7 @@ class Executor:
         """One run, once `owner` has a slot of its fair share; counted in `queued` from now until the runner is
         done with it (a run the budget cancels while it runs counts until it ends)."""
         self._count(1)
+        self.slots.capacity = self.runner.capacity  # executors come and go
         try:
             await self.slots.acquire(owner)
         except BaseException:
@@ -307,7 +318,10 @@ class Executor:
         return CandidateRun.from_result(result, runs)
 
     def close(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
         self.runner.close()
 
     async def aclose(self) -> None:
+        self.close()
         await self.runner.aclose()

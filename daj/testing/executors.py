@@ -16,8 +16,8 @@ from daj.testing.redis_server import free_port
 
 class ExecutorProcess:
     def __init__(self, log: Path, env: dict[str, str] | None = None, token: str = "executor-test-token",
-                 workers: int = 2) -> None:
-        self.port = free_port()
+                 workers: int = 2, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
         self.auth = {"Authorization": f"Bearer {token}"}

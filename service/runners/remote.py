@@ -76,8 +76,10 @@ class RemoteRunner:
                 for e in self._executors]
 
     async def start(self) -> None:
+        """Probe every executor now, and from then on in the background (again: a probe now)."""
         await self.probe()
-        self._prober = asyncio.create_task(self._probe_forever(), name="executor-probe")
+        if self._prober is None:
+            self._prober = asyncio.create_task(self._probe_forever(), name="executor-probe")
 
     async def probe(self) -> None:
         await asyncio.gather(*(self._probe_one(e) for e in self._executors))

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -125,3 +126,31 @@ def test_selections_run_on_the_executors_and_survive_one_dying(remote_service: A
     assert fallback.status_code == 200
     assert fallback.json()["execution"]["status"] == "skipped"
     assert "every executor is down" in fallback.json()["execution"]["reason"]
+
+
+def test_executors_that_start_after_the_service_are_used_once_they_answer(loop_thread, tiny_engine, base_settings,  # type: ignore[no-untyped-def]
+                                                                          tmp_path: Path) -> None:
+    """No start order in a cluster: the service comes up first, says the sandbox is unavailable, and uses the
+    executor as soon as it answers."""
+    from daj.testing.redis_server import free_port
+    from service.testing import start_service
+
+    port = free_port()
+    settings = base_settings.model_copy(update={"executor_urls": [f"http://127.0.0.1:{port}"],
+                                                "executor_token": TOKEN, "executor_probe_s": 0.5})
+    service = start_service(loop_thread, settings, tiny_engine)
+    executor = None
+    try:
+        assert httpx.get(f"{service.url}/ready", timeout=10).json()["sandbox"].startswith("unavailable")
+        assert select(service).status_code == 503
+        executor = ExecutorProcess(tmp_path / "late.log", token=TOKEN, port=port)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{service.url}/ready", timeout=10).json()["sandbox"] != "ok" \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert httpx.get(f"{service.url}/ready", timeout=10).json()["sandbox"] == "ok"
+        assert select(service).status_code == 200
+    finally:
+        if executor is not None:
+            executor.kill()
+        service.stop()
