@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_rewards import build_batch, fresh, percentile
 
 from daj.hardware import machine_record, machine_summary
+from daj.testing.executors import ExecutorProcess
 from daj.testing.processes import wait_until_ok
 from daj.testing.redis_server import free_port
 from daj.testing.tiny_model import build_tiny_model
@@ -45,16 +46,9 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 
 def configuration(replicas: int, model: Path, logs: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
-    processes, urls = [], []
-    for n in range(replicas):
-        port = free_port()
-        process = start([sys.executable, "-m", "daj_cli", "executor"],
-                        {"DAJ_EXECUTOR_PORT": str(port), "DAJ_EXECUTOR_TOKEN": TOKEN, "DAJ_LOG_LEVEL": "warning"},
-                        logs / f"executor-{replicas}-{n}.log")
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ok(f"{url}/ready", 60, process, headers={"Authorization": f"Bearer {TOKEN}"})
-        processes.append(process)
-        urls.append(url)
+    executors = [ExecutorProcess(logs / f"executor-{replicas}-{n}.log", token=TOKEN) for n in range(replicas)]
+    processes = [executor.process for executor in executors]
+    urls = [executor.url for executor in executors]
     port = free_port()
     env = {"DAJ_PORT": str(port), "DAJ_MODEL": str(model), "DAJ_DEFAULT_ADAPTER": "", "DAJ_LOG_LEVEL": "warning",
            "DAJ_EXECUTOR_URLS": ",".join(urls), "DAJ_EXECUTOR_TOKEN": TOKEN,

@@ -27,14 +27,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from executor.settings import ExecutorSettings
-from sandbox import Limits, RunResult, SandboxError, execute, probes
-from sandbox.wire import WIRE_VERSION, Job, error_to_dict, result_to_dict
+from sandbox import Limits, RunResult, SandboxError, execute
+from sandbox.wire import WIRE_VERSION, Job, error_to_dict, result_to_dict, self_check_failure, self_check_job
 
 logger = logging.getLogger(__name__)
 
-_SELF_CHECK_PROGRAM = "def daj_self_check(x):\n    return sorted({x, 2 * x, x})\n"
-_SELF_CHECK = probes([{"kind": "check", "call": "daj_self_check(21)", "expected": "[21, 42]"}], "daj_self_check",
-                     case_seconds=5.0)
 
 
 def error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
@@ -88,12 +85,11 @@ class ExecutorState:
 
     async def self_check(self) -> None:
         try:
-            result = await self.run(Job(_SELF_CHECK_PROGRAM, _SELF_CHECK, Limits()))
+            result = await self.run(self_check_job(Limits()))
         except (SandboxError, OSError) as exc:
             self.ready_error = f"{type(exc).__name__}: {exc}"
         else:
-            ok = result.cases == "P" and result.outputs == ["[21, 42]"]
-            self.ready_error = None if ok else f"self-check gave {result.status} {result.cases!r}"
+            self.ready_error = self_check_failure(result)
         if self.ready_error:
             logger.warning("executor cannot run programs: %s", self.ready_error)
 

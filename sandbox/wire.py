@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.formats import TestSpec
+from sandbox.formats import TestSpec, probes
 from sandbox.limits import Limits
 from sandbox.runner import RunResult
 
@@ -51,3 +51,21 @@ def result_from_dict(data: dict[str, Any]) -> RunResult | str:
     if data.get("ok"):
         return RunResult.from_dict(data["result"])
     return str(data.get("error") or "unknown executor error")
+
+
+_SELF_CHECK_PROGRAM = "def daj_self_check(x):\n    return sorted({x, 2 * x, x})\n"
+_SELF_CHECK_SPEC = probes([{"kind": "check", "call": "daj_self_check(21)", "expected": "[21, 42]"}], "daj_self_check",
+                          case_seconds=5.0)
+
+
+def self_check_job(limits: Limits) -> Job:
+    """A known program with a known answer: the sandbox works where it gives that answer (the service's start-up
+    check and an executor's /ready run the same one)."""
+    return Job(_SELF_CHECK_PROGRAM, _SELF_CHECK_SPEC, limits)
+
+
+def self_check_failure(result: RunResult) -> str | None:
+    """None when the self-check job gave its known answer; else what it gave."""
+    if result.cases == "P" and result.outputs == ["[21, 42]"]:
+        return None
+    return f"self-check gave {result.status} {result.cases!r} {result.outputs!r}"

@@ -26,12 +26,11 @@ from sandbox import (
     TestSpec,
     generator_spec,
     probe_spec,
-    probes,
     run_key,
     run_limits,
     stdio,
 )
-from sandbox.wire import Job
+from sandbox.wire import Job, self_check_failure, self_check_job
 from service.cache import Cache
 from service.metrics import Metrics
 from service.runners import FairSlots, LocalRunner, Runner
@@ -40,8 +39,6 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 EXECUTION_KEY_PREFIX = "daj:exec:v1:"
-_SELF_CHECK_PROGRAM = "def daj_self_check(x):\n    return sorted({x, 2 * x, x})\n"
-_SELF_CHECK_CALL = {"kind": "check", "call": "daj_self_check(21)", "expected": "[21, 42]"}
 # The host's speed, measured once at start-up: a fixed CPU loop, run as a whole program three times (the least CPU
 # time counts) against its time on the reference host. Whole programs' default time limits (the statement's, else
 # 2 s) are scaled by it, so a slow host does not fail correct programs a judge on a normal host would accept.
@@ -144,17 +141,16 @@ class Executor:
     async def self_check(self) -> None:
         """Run a known program once: the sandbox works on this host (or the executors) only if it gives the known
         answer."""
-        spec = probes([_SELF_CHECK_CALL], "daj_self_check", case_seconds=5.0)
         try:
             await self.runner.start()
-            result = await self.run_one("self-check", Job(_SELF_CHECK_PROGRAM, spec, self.limits))
+            result = await self.run_one("self-check", self_check_job(self.limits))
         except (SandboxError, OSError, subprocess.SubprocessError) as exc:
             self.checked = True
             self._unavailable(f"{type(exc).__name__}: {exc}")
             return
-        if result.cases != "P" or result.outputs != ["[21, 42]"]:
+        if (failure := self_check_failure(result)) is not None:
             self.checked = True
-            self._unavailable(f"self-check gave {result.status} {result.cases!r} {result.outputs!r}")
+            self._unavailable(failure)
             return
         self._recheck = None
         self.speed_factor = await self._measure_speed()
@@ -233,10 +229,13 @@ class Executor:
         started = time.perf_counter()
         keys: list[str] = []
         work: dict[str, tuple[str, TestSpec, Limits, int]] = {}
+        specs: dict[int, tuple[TestSpec, str, Limits]] = {}  # per probe set (a batch's jobs share an item's)
         for job in jobs:
-            spec = self.spec(job.probe_set)
-            limits = self.run_limits(job.probe_set)
-            key = execution_cache_key(job.code, spec.digest(), limits, self.python)
+            if id(job.probe_set) not in specs:
+                spec = self.spec(job.probe_set)
+                specs[id(job.probe_set)] = (spec, spec.digest(), self.run_limits(job.probe_set))
+            spec, digest, limits = specs[id(job.probe_set)]
+            key = execution_cache_key(job.code, digest, limits, self.python)
             keys.append(key)
             work.setdefault(key, (job.code, spec, limits, len(job.probe_set.probes)))
         distinct = list(work)

@@ -93,14 +93,20 @@ def _label_fields(label: JsonValue, index: int) -> dict[str, JsonValue]:
     return dict(label)
 
 
-def _grouped(sample_lists: Sequence[Sequence[tuple[str, RewardItem]]]) -> list[RewardItem]:
-    """The samples as the batch will hold them: one item per problem key (for checking limits)."""
+def _grouped(sample_lists: Sequence[Sequence[tuple[str, RewardItem]]]
+             ) -> tuple[dict[str, RewardItem], list[list[tuple[str, int]]]]:
+    """The samples as one batch holds them: one item per problem key (in order of first sight), and for each list
+    of samples, where each sample landed (its item's key, its position among the item's completions)."""
     items: dict[str, RewardItem] = {}
+    places: list[list[tuple[str, int]]] = []
     for samples in sample_lists:
+        landed = []
         for key, sample in samples:
             item = items.setdefault(key, sample.model_copy(update={"completions": []}))
             item.completions.append(sample.completions[0])
-    return list(items.values())
+            landed.append((key, len(item.completions) - 1))
+        places.append(landed)
+    return items, places
 
 
 class OpenRLHFBatcher:
@@ -115,7 +121,7 @@ class OpenRLHFBatcher:
     async def score(self, request: OpenRLHFRequest, kind: RewardKind) -> OpenRLHFResponse:
         samples = sample_items(request)
         # The request's own limits are checked now, so one bad request is refused alone, not with its window.
-        self.rewards.check(RewardsRequest(items=_grouped([samples]), reward=kind))
+        self.rewards.check(RewardsRequest(items=list(_grouped([samples])[0].values()), reward=kind))
         waiting = _Waiting(samples)
         window = self._waiting.setdefault(kind, [])
         window.append(waiting)
@@ -164,15 +170,7 @@ class OpenRLHFBatcher:
 
     async def _score_together(self, window: Sequence[_Waiting], kind: RewardKind) -> list[_Scores]:
         """One batch: one item per problem key, holding every sample of that problem."""
-        items: dict[str, RewardItem] = {}
-        where: list[list[tuple[str, int]]] = []  # per request, per sample: (item key, position in the item)
-        for waiting in window:
-            places = []
-            for key, sample in waiting.samples:
-                item = items.setdefault(key, sample.model_copy(update={"completions": []}))
-                item.completions.append(sample.completions[0])
-                places.append((key, len(item.completions) - 1))
-            where.append(places)
+        items, where = _grouped([waiting.samples for waiting in window])
         keys = list(items)
         request = RewardsRequest(items=list(items.values()), reward=kind)
         response: RewardsResponse = await self.rewards.run(self.rewards.prepare(request))

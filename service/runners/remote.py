@@ -71,10 +71,6 @@ class RemoteRunner:
             return f"every executor is down ({what})"
         return f"degraded: {len(down)} of {len(self._executors)} executors down ({what})"
 
-    def executors(self) -> list[dict[str, object]]:
-        return [{"url": e.url, "up": e.up, "outstanding": e.outstanding, "error": e.error}
-                for e in self._executors]
-
     async def start(self) -> None:
         """Probe every executor now, and from then on in the background (again: a probe now)."""
         await self.probe()
