@@ -26,14 +26,16 @@ test: model
 test-all: model
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# Build the images (docker/build-local.sh), compose up, /ready, selections in the container, compose down. Needs a
-# Docker daemon (docs/deploy.md); a cold build takes minutes, so neither `make test` nor CI runs it.
 # 2 real GRPO steps of TRL on SmolLM2-135M with daj's /rewards as the reward, over HTTP (scripts/test_rl.sh): its own
 # .venv-rl with the client's `rl` extra (TRL moves transformers, which vLLM pins). Minutes; neither `make test` nor
 # CI runs it.
 test-rl: model
 	bash scripts/test_rl.sh
 
+# Build the images (docker/build-local.sh), compose up with three executor replicas, /ready, selections in the
+# executors' sandbox spread over the replicas, one replica killed mid-batch, hostile programs, the API container
+# unable to run a candidate, compose down. Needs a Docker daemon (docs/deploy.md); a cold build takes minutes, so
+# neither `make test` nor CI runs it.
 test-docker: setup
 	DAJ_TEST_DOCKER=1 $(VENV)/bin/python -m pytest -m docker -s tests/deploy/test_docker_cycle.py $(PYTEST_ARGS)
 

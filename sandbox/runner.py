@@ -193,7 +193,14 @@ def _drain(proc: subprocess.Popen, report_r: int, payload: bytes, limits: Limits
         if remaining <= 0:
             streams.timed_out = True
             break
-        for key, _ in sel.select(min(remaining, 0.5)):
+        # `unshare --fork --kill-child` outlives every process of the run, so once it has exited, whatever still
+        # holds a pipe is no part of the run: unshare's own uid-map helper, left waiting when unshare(2) itself was
+        # refused. Read what is there, then stop, rather than wait out the wall limit and call that a timeout.
+        leader_gone = proc.poll() is not None
+        events = sel.select(0 if leader_gone else min(remaining, 0.5))
+        if leader_gone and not events:
+            break
+        for key, _ in events:
             if key.fd == stdin_fd:
                 view = _feed(sel, stdin, view)
                 continue

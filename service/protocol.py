@@ -289,6 +289,16 @@ class SelectResponse(BaseModel):
 # ---- Server-sent events of a streamed selection (`stream: true`) ----
 
 
+class ExecutorInfo(BaseModel):
+    """One executor service (`DAJ_EXECUTOR_URLS`) as the API sees it."""
+
+    url: str = Field(description="Its URL; one found through `dns+http://name:port` reads `<entry> at <address>`.")
+    up: bool
+    capacity: int = Field(description="Runs it takes at once (its DAJ_EXECUTION_WORKERS).")
+    outstanding: int = Field(description="Jobs of this API running or queued there now.")
+    error: str | None = Field(None, description="Why it is down.")
+
+
 class ReadyResponse(BaseModel):
     """`GET /ready` once the judge is loaded."""
 
@@ -302,6 +312,8 @@ class ReadyResponse(BaseModel):
     engine_load_s: float | None = Field(None, description="Seconds from the start of loading to ready.")
     startup_s: dict[str, float] = Field(default_factory=dict, description="Where loading spent its time, by "
                                         "phase (dtype, merge, tokenizer, engine, warm_up), in seconds.")
+    executors: list[ExecutorInfo] = Field(default_factory=list, description="The executor services candidates "
+                                          "run on (empty: in this process).")
 
 
 class StartEvent(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -91,7 +92,9 @@ class Settings(BaseSettings):
     )
     executor_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated base URLs of executor services (`daj executor`) that run "
-        "the candidates; empty = in this process. With URLs set, no candidate ever runs in the API process."
+        "the candidates; empty = in this process. With URLs set, no candidate ever runs in the API process. "
+        "`dns+http://name:port` makes every address the name resolves to an executor of its own, looked up again "
+        "at every probe (replicas behind one name: compose --scale, a Kubernetes headless Service)."
     )
     executor_token: str | None = Field(None, description="Bearer token the service sends to its executors.")
     executor_probe_s: float = Field(2.0, gt=0, description="How often each executor's /ready is read (an "
@@ -146,6 +149,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("executor_urls")
+    @classmethod
+    def _executor_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https", "dns+http") or not parts.hostname:
+                raise ValueError(f"{url!r}: an executor is http(s)://host:port, or dns+http://name:port for every "
+                                 "address of a name")
+        return urls
 
     @field_validator("default_adapter", mode="before")
     @classmethod

@@ -16,13 +16,13 @@ from daj.testing.redis_server import free_port
 
 class ExecutorProcess:
     def __init__(self, log: Path, env: dict[str, str] | None = None, token: str = "executor-test-token",
-                 workers: int = 2, port: int | None = None) -> None:
+                 workers: int = 2, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.token = token
         self.auth = {"Authorization": f"Bearer {token}"}
-        self.env = {"DAJ_EXECUTOR_PORT": str(self.port), "DAJ_EXECUTOR_TOKEN": token, "DAJ_LOG_LEVEL": "warning",
-                    "DAJ_EXECUTION_WORKERS": str(workers), **(env or {})}
+        self.env = {"DAJ_EXECUTOR_HOST": host, "DAJ_EXECUTOR_PORT": str(self.port), "DAJ_EXECUTOR_TOKEN": token,
+                    "DAJ_LOG_LEVEL": "warning", "DAJ_EXECUTION_WORKERS": str(workers), **(env or {})}
         self.process = subprocess.Popen([sys.executable, "-m", "daj_cli", "executor"], env={**os.environ, **self.env},
                                         stdout=log.open("w"), stderr=subprocess.STDOUT)
         wait_until_ok(f"{self.url}/ready", 120, self.process, log, headers=self.auth)

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from service.auth import require_api_key
 from service.errors import ApiError, ErrorResponse
-from service.protocol import ReadyResponse
+from service.protocol import ExecutorInfo, ReadyResponse
 from service.state import ServiceState
 
 router = APIRouter(tags=["ops"])
@@ -59,7 +59,8 @@ async def ready(request: Request) -> ReadyResponse:
     return ReadyResponse(cache=state.cache.kind, sandbox=sandbox, dtype=choice.dtype if choice else None,
                          dtype_reason=choice.reason if choice else None,
                          engine_load_s=round(state.engine_load_s, 1) if state.engine_load_s is not None else None,
-                         startup_s=dict(state.engine.startup_s))
+                         startup_s=dict(state.engine.startup_s),
+                         executors=[ExecutorInfo(**vars(e)) for e in executor.runner.executors()])
 
 
 @guarded.get("/metrics", response_class=Response)

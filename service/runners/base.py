@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sandbox import RunResult
 from sandbox.wire import Job
+
+
+@dataclass
+class ExecutorStatus:
+    """One executor service as a remote runner sees it (`/ready` lists them)."""
+
+    url: str
+    up: bool
+    capacity: int
+    outstanding: int
+    error: str | None
 
 
 class Runner(Protocol):
@@ -28,6 +40,9 @@ class Runner(Protocol):
     @property
     def down(self) -> bool:
         """No part can run a job now."""
+
+    def executors(self) -> list[ExecutorStatus]:
+        """The executor services it uses (none in-process)."""
 
     async def start(self) -> None:
         """Before the first job (a remote runner reads its executors' readiness)."""

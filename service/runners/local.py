@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sandbox import RunResult, execute
 from sandbox.wire import Job
+from service.runners.base import ExecutorStatus
 
 
 class LocalRunner:
@@ -35,6 +36,9 @@ class LocalRunner:
     @property
     def down(self) -> bool:
         return False
+
+    def executors(self) -> list[ExecutorStatus]:
+        return []
 
     async def start(self) -> None:
         return None

@@ -59,7 +59,7 @@ FIXED_BY_COMPOSE = {"port", "cache_dir", "adapters_dir", "redis_url", "executor_
 EXECUTOR_FIXED_BY_COMPOSE = {"executor_host": "0.0.0.0", "executor_port": "8100",
                              # the image's candidate venv, built from docker/executor-requirements.txt
                              "executor_python": "/opt/candidates/bin/python", "executor_site_packages": "True"}
-EXECUTOR_URL = "http://executor:8100"  # the compose service name: every replica of `--scale executor=N`
+EXECUTOR_URL = "dns+http://executor:8100"  # every address of the compose service: the replicas of --scale
 # Variables the executor must never get: it needs no Redis, no API key and no model (it only runs candidates).
 NOT_FOR_THE_EXECUTOR = {
     "REDIS_URL",
@@ -205,7 +205,7 @@ def test_compose_executor_defaults_equal_its_settings_defaults(
         ours, theirs = getattr(configured, field), getattr(defaults, field)
         assert (ours or None) == (theirs or None), f"executor: {field} defaults to {ours!r}, settings {theirs!r}"
     # The API's URL names the executor's service and port.
-    assert f"http://{EXECUTOR_SERVICE}:{configured.executor_port}" == EXECUTOR_URL
+    assert f"dns+http://{EXECUTOR_SERVICE}:{configured.executor_port}" == EXECUTOR_URL
 
 
 def test_published_port_lines_up_with_daj_port_and_binds_localhost() -> None:

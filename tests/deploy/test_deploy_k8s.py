@@ -174,7 +174,9 @@ def test_the_api_has_no_privilege_at_all() -> None:
     assert "hostUsers" not in pod, "no procMount, so no need for a user namespace"
     executor_service = _resources()[("Service", EXECUTOR)]
     (port,) = executor_service["spec"]["ports"]
-    assert _api_environment()["DAJ_EXECUTOR_URLS"] == f"http://{EXECUTOR}:{port['port']}", "no candidate runs here"
+    # headless, and named with dns+: the API sees every executor pod
+    assert executor_service["spec"]["clusterIP"] == "None"
+    assert _api_environment()["DAJ_EXECUTOR_URLS"] == f"dns+http://{EXECUTOR}:{port['port']}", "no candidate here"
     # It writes only to its emptyDirs; the model cache and the adapters are read-only.
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     for mount in container["volumeMounts"]:
@@ -339,7 +341,7 @@ def test_the_settings_in_the_manifests_are_real_settings_and_validate(monkeypatc
         for key, value in environment.items():
             patch.setenv(key, value)
         settings = Settings()
-    assert settings.executor_urls == [f"http://{EXECUTOR}:8100"] and settings.api_keys
+    assert settings.executor_urls == [f"dns+http://{EXECUTOR}:8100"] and settings.api_keys
     with monkeypatch.context() as patch:
         for key, value in executor.items():
             patch.setenv(key, value if isinstance(value, str) else "placeholder-token")

@@ -1,7 +1,8 @@
-"""The Docker Compose deployment for real: build, compose up (Redis + executor + daj-cpu), /ready, a /select whose
-candidates run in the executor container's sandbox, the hostile programs through it, compose down. And the
-sandbox's self-check in the image fails when any part of the privilege compose.yaml gives the executor is taken
-away.
+"""The Docker Compose deployment for real: build, compose up (Redis + three executor replicas + daj-cpu), /ready, a
+/select whose candidates run in the executor containers' sandbox, selections spread over the three replicas, one
+replica killed in the middle of a batch, the hostile programs through it, the API container unable to run a
+candidate, compose down. And the sandbox's self-check in the image fails when any part of the privilege
+compose.yaml gives the executor is taken away.
 
 Only behind `make test-docker` (it sets DAJ_TEST_DOCKER=1): a cold build takes ~15 minutes and the engine a minute
 or two to start. Skips, with the reason, without a Docker daemon or Docker Compose v2. The build is
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +36,7 @@ from sandbox.runner import SANDBOX_UID_MIN
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
 
 IMAGE = "daj:cpu"
+REPLICAS = 3  # `--scale executor=3`
 COMPOSE_LOCAL = DOCKER / "compose.local.yaml"
 LOCAL_REDIS = "daj-local/redis:7"
 PROBLEM = 'def f(x: int) -> int:\n    """Twice x.\n    >>> f(2)\n    4\n    """\n'
@@ -152,6 +155,16 @@ def _self_check(options: list[str]) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# Inside an executor container: its own count of finished runs (its /metrics, with the token).
+REPLICA_RUNS = """
+import os, urllib.request
+request = urllib.request.Request("http://127.0.0.1:8100/metrics",
+                                 headers={"Authorization": "Bearer " + os.environ["DAJ_EXECUTOR_TOKEN"]})
+text = urllib.request.urlopen(request, timeout=10).read().decode()
+print(sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("daj_executor_runs_total")))
+"""
+
+
 @dataclass
 class Deployment:
     url: str
@@ -159,14 +172,44 @@ class Deployment:
     env: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
 
+    def containers(self, service: str) -> list[str]:
+        return _run(*self.compose, "ps", "-q", service, env=self.env).stdout.split()
+
     def container(self, service: str) -> str:
-        return _run(*self.compose, "ps", "-q", service, env=self.env).stdout.strip()
+        (only,) = self.containers(service)
+        return only
 
     def leftovers(self) -> list[str]:
-        found: list[str] = json.loads(
-            _run("docker", "exec", self.container("executor"), "python", "-c", LEFTOVERS).stdout
-        )
+        """Sandbox processes alive in any executor replica."""
+        found: list[str] = []
+        for container in self.containers("executor"):
+            found += json.loads(_run("docker", "exec", container, "python", "-c", LEFTOVERS).stdout)
         return found
+
+    def replica_runs(self) -> dict[str, float]:
+        """Each executor replica's finished runs, by its address on the executors' network."""
+        return {_address(c): float(_run("docker", "exec", c, "python", "-c", REPLICA_RUNS).stdout)
+                for c in self.containers("executor")}
+
+    def ready(self) -> dict[str, Any]:
+        status, body = _http(f"{self.url}/ready")
+        assert status == 200, body
+        return body
+
+    def wait_for_executors(self, count: int, timeout: float = 180) -> dict[str, Any]:
+        """Until /ready lists `count` executors, all up (a replica answers the API once its self-check passed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self.ready()
+            if len(ready["executors"]) == count and all(e["up"] for e in ready["executors"]):
+                return ready
+            assert time.monotonic() < deadline, f"not {count} executors up: {ready}"
+            time.sleep(1)
+
+
+def _address(container: str) -> str:
+    return _run("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                container).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -191,11 +234,11 @@ def deployment(built: dict[str, float]) -> Iterator[Deployment]:
     if not _has_image("redis:7-alpine") and _has_image(LOCAL_REDIS):
         files += ["-f", str(COMPOSE_LOCAL)]
     compose = ["docker", "compose", "-p", project, *files, "--profile", "cpu"]
-    env = {**os.environ, "DAJ_PORT": str(port), "COMPOSE_PROFILES": "cpu"}
+    env = {**os.environ, "DAJ_PORT": str(port), "COMPOSE_PROFILES": "cpu", "DAJ_EXECUTOR_TOKEN": uuid.uuid4().hex}
     deployment = Deployment(f"http://127.0.0.1:{port}", compose, env, dict(built))
     started = time.monotonic()
     try:
-        _run(*compose, "up", "-d", "--no-build", env=env, timeout=600)
+        _run(*compose, "up", "-d", "--no-build", "--scale", f"executor={REPLICAS}", env=env, timeout=600)
         deadline = started + 900
         while time.monotonic() < deadline:
             try:
@@ -222,19 +265,15 @@ def test_compose_up_is_healthy_and_a_selection_runs_its_candidates_in_the_contai
     deadline = time.monotonic() + 120  # /ready answered; the health checks report on their next interval
     while time.monotonic() < deadline:
         health = {
-            name: _run(
-                "docker",
-                "inspect",
-                "-f",
-                "{{.State.Health.Status}}",
-                deployment.container(name),
-            ).stdout.strip()
+            container: _run("docker", "inspect", "-f", "{{.Name}} {{.State.Health.Status}}", container).stdout.split()
             for name in ("redis", "executor", "daj-cpu")
+            for container in deployment.containers(name)
         }
-        if set(health.values()) == {"healthy"}:
+        if {status for _, status in health.values()} == {"healthy"}:
             break
         time.sleep(3)
-    assert set(health.values()) == {"healthy"}, health
+    assert {status for _, status in health.values()} == {"healthy"}, health
+    assert len(deployment.containers("executor")) == REPLICAS
     status, result = _http(
         f"{deployment.url}/select",
         {"problem": PROBLEM, "candidates": [BAD, GOOD], "execution": "required"},
@@ -249,9 +288,60 @@ def test_compose_up_is_healthy_and_a_selection_runs_its_candidates_in_the_contai
     )
 
 
+def _distinct(code: str) -> str:
+    return f"# {uuid.uuid4().hex}\n{code}"
+
+
+def _select(deployment: Deployment, candidates: list[str], timeout: float = 300) -> tuple[int, dict[str, Any]]:
+    body = {"problem": PROBLEM, "candidates": candidates, "execution": "required"}
+    return _http(f"{deployment.url}/select", body, timeout=timeout)
+
+
+def test_selections_spread_over_the_three_executor_replicas(deployment: Deployment) -> None:
+    """`DAJ_EXECUTOR_URLS=dns+http://executor:8100`: each address Docker's DNS gives for `executor` is an executor
+    of its own to the API, so each selection's runs go to the least busy replica, and every replica gets some."""
+    ready = deployment.wait_for_executors(REPLICAS)
+    assert ready["sandbox"] == "ok", ready
+    addresses = sorted(e["url"].rsplit(" ", 1)[1] for e in ready["executors"])
+    assert addresses == sorted(_address(c) for c in deployment.containers("executor")), (addresses, ready)
+    before = deployment.replica_runs()
+    fresh_runs = 0
+    for _ in range(6):
+        status, result = _select(deployment, [_distinct(GOOD if n % 2 else BAD) for n in range(8)])
+        assert status == 200 and result["execution"]["status"] == "ran", result
+        assert result["ranking"][0]["execution"]["status"] == "passed"
+        fresh_runs += result["execution"]["runs"]
+    after = deployment.replica_runs()
+    spread = {address: after[address] - before[address] for address in after}
+    print(f"\nruns per executor replica over 6 selections of 8 candidates: {spread} ({fresh_runs} runs in all)")
+    assert sum(spread.values()) == fresh_runs, (spread, fresh_runs)
+    assert len(spread) == REPLICAS and all(count >= 4 for count in spread.values()), spread
+
+
+def test_the_api_container_cannot_run_a_candidate(deployment: Deployment) -> None:
+    """The API container has no privilege: it cannot create a user namespace, and the sandbox's own self-check
+    fails there. The same check passes in an executor replica."""
+    api = deployment.container("daj-cpu")
+    userns = _run("docker", "exec", api, "unshare", "--user", "--map-root-user", "true", check=False)
+    print(f"\napi: unshare --user -> exit {userns.returncode}: {userns.stderr.strip()}")
+    assert userns.returncode != 0 and "Operation not permitted" in userns.stderr, userns
+    # The API's self-check with the in-process runner (no DAJ_EXECUTOR_URLS), as if it were asked to run one.
+    result = _run("docker", "exec", "-e", "DAJ_EXECUTOR_URLS=", api, "python", "-c", SELF_CHECK, timeout=120)
+    in_api = json.loads(result.stdout.strip().splitlines()[-1])
+    result = _run("docker", "exec", deployment.containers("executor")[0], "python", "-c", SELF_CHECK, timeout=120)
+    in_executor = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"api self-check: {in_api}\nexecutor self-check: {in_executor}")
+    assert in_api["available"] is False and in_api["error"], in_api
+    assert in_executor == {"available": True, "error": None}
+
+
+def _restarts(deployment: Deployment) -> list[str]:
+    return sorted(_run("docker", "inspect", "-f", "{{.Name}} {{.RestartCount}} {{.State.StartedAt}}", container).stdout
+                  for container in deployment.containers("executor"))
+
+
 def test_hostile_programs_through_select_are_contained(deployment: Deployment) -> None:
-    container = deployment.container("executor")  # where the candidates run
-    before = _run("docker", "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}}", container).stdout
+    before = _restarts(deployment)  # the executor replicas, where the candidates run
     report = []
     port = deployment.url.rsplit(":", 1)[1]
     for name, body in HOSTILE.items():
@@ -275,13 +365,13 @@ def test_hostile_programs_through_select_are_contained(deployment: Deployment) -
     print("\nhostile programs through the container's /select:")
     for line in report:
         print(f"  {line[0]:28s} {line[1]:6.1f} s  execution {line[2]}  candidate {json.dumps(line[3])}")
-    after = _run("docker", "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}}", container).stdout
-    assert before == after, "the container restarted"
+    assert _restarts(deployment) == before, "an executor container restarted"
     check = (
         "import os; print(os.path.exists('/var/lib/daj/cache/escaped'), os.path.isdir("
         "'/usr/local/lib/python3.11/site-packages/service'))"
     )
-    assert _run("docker", "exec", container, "python", "-c", check).stdout.split() == ["False", "True"]
+    for container in deployment.containers("executor"):
+        assert _run("docker", "exec", container, "python", "-c", check).stdout.split() == ["False", "True"]
     assert live_processes_of_uids_from(SANDBOX_UID_MIN) == [], "sandbox processes on the host"
     status, ready = _http(f"{deployment.url}/ready")
     assert status == 200 and ready["sandbox"] == "ok"
@@ -306,3 +396,59 @@ def test_the_self_check_fails_without_the_named_privilege(built: dict[str, float
         assert outcome == {"available": True, "error": None}
     else:
         assert outcome["available"] is False and outcome["error"], outcome
+
+
+def test_an_executor_killed_in_the_middle_of_a_batch(deployment: Deployment) -> None:
+    """`docker kill` one replica while three selections (24 runs on 6 slots) are running: every selection still
+    answers (its runs there retried on another replica) or fails with an error naming the executor, none hangs;
+    the API then works on two replicas, and on three again after `up --scale executor=3`."""
+    deployment.wait_for_executors(REPLICAS)
+    slow = "import time\n\ndef f(x):\n    time.sleep(0.2)\n    return 2 * x\n"
+    answers: dict[int, tuple[int, dict[str, Any], float]] = {}
+
+    def one(n: int) -> None:
+        started = time.monotonic()
+        status, body = _select(deployment, [_distinct(slow) for _ in range(8)], timeout=120)
+        answers[n] = (status, body, time.monotonic() - started)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(3)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    busy: list[dict[str, Any]] = []
+    while not busy and time.monotonic() - started < 20:
+        busy = [e for e in deployment.ready()["executors"] if e["outstanding"] > 0]
+        time.sleep(0.2)
+    assert busy, "no executor was busy"
+    address = busy[0]["url"].rsplit(" ", 1)[1]
+    (victim,) = [c for c in deployment.containers("executor") if _address(c) == address]
+    _run("docker", "kill", victim)
+    killed_at = time.monotonic() - started
+    for thread in threads:
+        thread.join(150)
+    assert not any(thread.is_alive() for thread in threads), "a selection hung"
+    print(f"\nkilled {address} ({busy[0]['outstanding']} jobs in flight there) at {killed_at:.1f} s")
+    for n, (status, body, took) in sorted(answers.items()):
+        summary = body.get("execution", {}).get("status") if status == 200 else body.get("error")
+        print(f"  selection {n}: HTTP {status} in {took:.1f} s: {summary}")
+        if status == 200:
+            assert body["execution"]["status"] == "ran", body["execution"]
+            assert body["ranking"][0]["execution"]["status"] == "passed"
+        else:
+            assert "executor" in body["error"]["message"], body
+        assert took < 90
+    assert len(answers) == 3
+
+    running = _run("docker", "inspect", "-f", "{{.State.Running}} {{.RestartCount}}", victim).stdout.split()
+    assert running == ["false", "0"], f"docker kill stops a replica for good (restart: unless-stopped): {running}"
+    ready = deployment.wait_for_executors(REPLICAS - 1, timeout=60)  # the killed one left the DNS answer
+    assert address not in {e["url"].rsplit(" ", 1)[1] for e in ready["executors"]}
+    print(f"  then /ready: sandbox {ready['sandbox']!r}, {len(ready['executors'])} executors")
+    status, result = _select(deployment, [_distinct(BAD), _distinct(GOOD)])
+    assert status == 200 and result["winner"]["index"] == 1, result
+
+    _run(*deployment.compose, "up", "-d", "--no-build", "--scale", f"executor={REPLICAS}", env=deployment.env,
+         timeout=600)
+    ready = deployment.wait_for_executors(REPLICAS)
+    assert ready["sandbox"] == "ok", ready
+    print(f"  after up --scale executor={REPLICAS}: {len(ready['executors'])} executors up")
