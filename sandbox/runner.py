@@ -17,12 +17,14 @@ import functools
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -50,10 +52,16 @@ _SCRUBBED_ENV = {
     "MPLBACKEND": "Agg",
 }
 
-# Every run gets a fresh uid in [SANDBOX_UID_MIN, SANDBOX_UID_MIN + SANDBOX_UID_SPAN), so its processes can be
-# found and told apart from ours (the images' user namespace maps exactly this range).
+# Every run gets a fresh uid (and the same gid) from the sandbox's id range, so its processes can be found and told
+# apart from ours. Run by root, the range is [SANDBOX_UID_MIN, SANDBOX_UID_MIN + SANDBOX_UID_SPAN). Run by another
+# user (the images' uid 10001), every sandbox starts in a user namespace that maps the ids /etc/subuid and
+# /etc/subgid grant that user (docker/userns-unshare reads the same lines), so the range is that grant: the images
+# grant this same range; a Kubernetes pod in its own user namespace has only 65536 ids, and deploy/k8s mounts a
+# grant that fits in them.
 SANDBOX_UID_MIN = 1_000_000
 SANDBOX_UID_SPAN = 1_000_000_000
+SUBUID_FILE = Path("/etc/subuid")
+_SMALL_SPAN = 1_000_000  # below this, a random uid may well be in use by a run of another worker: check first
 
 
 class SandboxError(RuntimeError):
@@ -159,9 +167,54 @@ def _command(python: str, spec: TestSpec, report_fd: int) -> list[str]:
     ]
 
 
-def _random_uid() -> int:
-    """A uid nobody else uses, so the per-uid NPROC limit and the final /proc sweep only concern this run."""
-    return SANDBOX_UID_MIN + secrets.randbelow(SANDBOX_UID_SPAN)
+def sandbox_uid_range(subuid: Path = SUBUID_FILE) -> tuple[int, int]:
+    """(first uid, how many) the sandbox's runs take their uids from: the default range for root, else this
+    user's first grant in `subuid` (by name or number); the default when it has none (the sandbox's user
+    namespace then cannot be made, and says so)."""
+    euid = os.geteuid()
+    if euid == 0:
+        return SANDBOX_UID_MIN, SANDBOX_UID_SPAN
+    names = {str(euid)}
+    with contextlib.suppress(KeyError):
+        names.add(pwd.getpwuid(euid).pw_name)
+    try:
+        lines = subuid.read_text().splitlines()
+    except OSError:
+        return SANDBOX_UID_MIN, SANDBOX_UID_SPAN
+    for line in lines:
+        name, start, count = [*line.split(":"), "", ""][:3]
+        if name in names and start.isdigit() and count.isdigit() and int(count) > 0:
+            return int(start), int(count)
+    return SANDBOX_UID_MIN, SANDBOX_UID_SPAN
+
+
+class UidsInUse:
+    """The uids this process's runs hold, from the pick until their sweep is done. No two runs share one (their
+    NPROC limit and their sweep are per uid: the sweep of one would kill the other), and a uid is not reused
+    while the run that held it is still being swept. In a billion ids a random one is free; in a small grant (a
+    Kubernetes pod's) one still held by a process of another run, here or in another process, is skipped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: set[int] = set()
+
+    def take(self, first: int, span: int) -> int:
+        with self._lock:
+            uid = first + secrets.randbelow(span)
+            for _ in range(64):
+                if uid not in self._held and (span >= _SMALL_SPAN or not _pids_of_uid(uid)):
+                    break
+                uid = first + secrets.randbelow(span)
+            self._held.add(uid)
+            return uid
+
+    def release(self, uid: int) -> None:
+        with self._lock:
+            self._held.discard(uid)
+
+
+# One per process: every worker thread of a process (the service's pool, an executor's) draws from it.
+_UIDS_IN_USE = UidsInUse()
 
 
 @dataclass
@@ -364,7 +417,18 @@ def execute(
     missing = missing_modules(python, spec.required_modules)
     if missing:
         return RunResult("unsupported", 0.0, detail="missing:" + ",".join(missing))
-    nonce, uid = secrets.token_hex(16), uid or _random_uid()
+    if uid is not None:
+        return _run_as(program, spec, limits, python, uid)
+    leased = _UIDS_IN_USE.take(*sandbox_uid_range())
+    try:
+        return _run_as(program, spec, limits, python, leased)
+    finally:
+        _UIDS_IN_USE.release(leased)  # after the run's sweep: no later run shares its uid while it is swept
+
+
+def _run_as(program: str, spec: TestSpec, limits: Limits, python: str, uid: int) -> RunResult:
+    """One run under `uid`: start the sandbox, feed the job, drain, kill what is left, sweep the uid, decide."""
+    nonce = secrets.token_hex(16)
     payload = json.dumps(
         {
             **spec.job(),

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     def _executor_urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
             parts = urlsplit(url)
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+            except ValueError:
+                parts = parts._replace(netloc="")
             if parts.scheme not in ("http", "https", "dns+http") or not parts.hostname:
                 raise ValueError(f"{url!r}: an executor is http(s)://host:port, or dns+http://name:port for every "
                                  "address of a name")

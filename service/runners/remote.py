@@ -7,9 +7,9 @@
 - Each job goes to the executor with the least outstanding work among those up.
 - A job whose executor fails (the connection drops, a 5xx, a sandbox error there) is retried once on another.
 - An executor that fails is marked down until its `/ready` answers again; a background probe reads every
-  executor's `/ready` every `executor_probe_s` seconds. The jobs in flight on an executor marked down are given
+  executor's `/ready` every `executor_probe_s` seconds. When the probe fails, the jobs in flight there are given
   up at once and retried elsewhere: a killed container sends no reset, so they would otherwise wait out their
-  whole timeout.
+  whole timeout. (One job's own failure stops new jobs going there, but leaves the others running.)
 - An address that leaves the name's DNS answer (a replica scaled away) takes no new jobs; it is probed until its
   jobs in flight are done, then forgotten.
 - `error` says `degraded` with one down, and the runner is `down` with all of them down: selections then fall
@@ -43,9 +43,11 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 async def resolve_addresses(host: str, port: int) -> list[str]:
-    """Every distinct address `host` has, in the resolver's order (Docker's DNS shuffles it on each answer)."""
+    """Every distinct address `host` has, in the resolver's order (Docker's DNS shuffles it on each answer); the
+    IPv4 ones when it has some, so a dual-stack replica (an A and an AAAA record) counts once."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+    family = socket.AF_INET if any(info[0] == socket.AF_INET for info in infos) else socket.AF_INET6
+    return list(dict.fromkeys(str(info[4][0]) for info in infos if info[0] == family))
 
 
 @dataclass
@@ -83,7 +85,7 @@ class _Source:
         port = target.port or 80
         urls = {}
         for address in addresses:
-            host = f"[{address}]" if ":" in address else address
+            host = f"[{address.replace('%', '%25')}]" if ":" in address else address  # an IPv6 zone: %25
             urls[f"{target.scheme}://{host}:{port}{target.path}"] = address
         for url, executor in self.executors.items():
             if executor.listed and url not in urls:
@@ -158,44 +160,60 @@ class RemoteRunner:
     async def _probe_forever(self) -> None:
         while True:
             await asyncio.sleep(self._probe_s)
-            await self.probe()
+            try:
+                await self.probe()
+            except Exception:  # a bug must not end the probing: executors marked down would never come back
+                logger.exception("probing the executors failed; trying again in %.1f s", self._probe_s)
 
     async def _resolve(self, source: _Source) -> None:
+        """Follow the name's answer. A failed lookup (a restarting DNS server, or a name with no replica left)
+        keeps the last answer: those executors stay in use while their probes pass."""
         target = urlsplit(source.entry[len(DISCOVERY_SCHEME):])
         try:
             addresses = await self._resolver(target.hostname or "", target.port or 80)
-        except OSError as exc:
-            addresses, why = [], f"{type(exc).__name__}: {exc}"
-        else:
-            why = "the name has no address"
+        except (OSError, UnicodeError) as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            known = any(e.listed for e in source.executors.values())
+            if source.error is None:
+                logger.warning("looking up %s failed (%s): %s", source.entry, why,
+                               "the last answer stays" if known else "no executor found")
+            source.error = None if known else f"no executor found ({why})"
+            return
         source.found(addresses)
-        if not addresses and source.error is None:
-            logger.warning("no executor at %s: %s", source.entry, why)
-        source.error = None if addresses else f"no executor found ({why})"
+        source.error = None if addresses else "no executor found (the name has no address)"
 
     async def _probe_one(self, executor: _Executor) -> None:
+        """Its /ready decides: up, or down with its jobs in flight given up (they are retried elsewhere)."""
         try:
             response = await self._http.get(f"{executor.url}/ready", timeout=5.0)
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            self._mark_down(executor, f"{type(exc).__name__}: {exc}")
+            self._mark_down(executor, f"{type(exc).__name__}: {exc}", abandon=True)
             return
-        if response.status_code != 200:
-            message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-            self._mark_down(executor, f"/ready {response.status_code}: {message or response.text[:200]}")
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(body, dict):
+            self._mark_down(executor, f"/ready {response.status_code}: {message or response.text[:200]}",
+                            abandon=True)
+            return
+        try:
+            capacity = max(1, int(body.get("workers") or 1))
+        except (TypeError, ValueError):
+            self._mark_down(executor, f"/ready gave workers={body.get('workers')!r}", abandon=True)
             return
         if not executor.up:
             logger.info("executor %s is up", executor.label)
             executor.lost = asyncio.Event()
-        executor.up, executor.error = True, None
-        executor.capacity = int(body.get("workers") or 1)
+        executor.up, executor.error, executor.capacity = True, None, capacity
         executor.python = str(body.get("identity") or body.get("python") or "") or None
 
-    def _mark_down(self, executor: _Executor, why: str) -> None:
+    def _mark_down(self, executor: _Executor, why: str, abandon: bool) -> None:
+        """No new jobs until its /ready passes again. `abandon` (the probe failed): its jobs in flight give up
+        too. One job's own failure does not abandon the others: a busy executor is slow, not gone."""
         if executor.up:
             logger.warning("executor %s is down: %s", executor.label, why)
         executor.up, executor.error = False, why
-        executor.lost.set()
+        if abandon:
+            executor.lost.set()
 
     def submit(self, job: Job, on_done: Callable[[], None]) -> asyncio.Future[RunResult]:
         task = asyncio.create_task(self._run(job))
@@ -234,16 +252,18 @@ class RemoteRunner:
                                    f"after {time.monotonic() - started:.1f} s")
             response = request.result()
         except httpx.HTTPError as exc:
-            self._mark_down(executor, f"{type(exc).__name__}: {exc}")
+            self._mark_down(executor, f"{type(exc).__name__}: {exc}", abandon=False)
             raise SandboxError(f"{type(exc).__name__} after {time.monotonic() - started:.1f} s") from exc
         finally:
             executor.outstanding -= 1
             request.cancel()
             lost.cancel()
+            if request.done() and not request.cancelled():
+                request.exception()  # retrieved: a failure that raced a cancellation is not logged as lost
         if response.status_code != 200:
             why = f"HTTP {response.status_code}: {response.text[:200]}"
             if response.status_code >= 500:
-                self._mark_down(executor, why)
+                self._mark_down(executor, why, abandon=False)
             raise SandboxError(why)
         outcome = result_from_dict(response.json()["results"][0])
         if isinstance(outcome, str):

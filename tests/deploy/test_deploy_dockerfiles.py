@@ -235,7 +235,10 @@ def test_cpu_image_gives_the_sandbox_its_user_namespace() -> None:
     from sandbox.runner import SANDBOX_UID_SPAN as span
 
     wrapper = (DOCKER / "userns-unshare").read_text()
-    assert f"--map-users={low},{low},{span}" in wrapper and f"--map-groups={low},{low},{span}" in wrapper
+    # the maps are the user's grants, the same lines sandbox_uid_range reads (the runs' uids come from there)
+    assert '"--map-users=$uid_start,$uid_start,$uid_count"' in wrapper
+    assert '"--map-groups=$gid_start,$gid_start,$gid_count"' in wrapper
+    assert "grant /etc/subuid" in wrapper and "grant /etc/subgid" in wrapper
     assert "--map-user=0" in wrapper and "--map-group=0" in wrapper and "exec /usr/bin/unshare" in wrapper
     assert (DOCKER / "userns-unshare").stat().st_mode & 0o111
     assert ({"chmod": "755"}, ["docker/userns-unshare"], "/usr/local/bin/unshare") in copies(DOCKERFILES["cpu"])

@@ -208,7 +208,16 @@ def test_the_executor_holds_exactly_the_named_privilege() -> None:
         "seccompProfile": seccomp,
     }
     assert pod["hostUsers"] is False, "Kubernetes allows procMount Unmasked only in the pod's own user namespace"
-    assert "volumes" not in pod and "volumeMounts" not in container, "no state, no host path, no secret files"
+    # No state, no host path, no secret files: only the sandbox's id grant, which must fit the pod's 65536 ids.
+    (volume,) = pod["volumes"]
+    grant = _resources()[("ConfigMap", volume["configMap"]["name"])]["data"]
+    assert [(m["mountPath"], m["subPath"], m["readOnly"]) for m in container["volumeMounts"]] == [
+        ("/etc/subuid", "subuid", True), ("/etc/subgid", "subgid", True)]
+    assert grant["subuid"] == grant["subgid"], "each run's gid is its uid (docker/userns-unshare checks it)"
+    user, first, count = grant["subuid"].strip().split(":")
+    assert user == "daj" and int(count) >= 1000, grant
+    assert int(first) > 0 and int(first) + int(count) <= 65536, "inside the pod's user namespace (hostUsers: false)"
+    assert not int(first) <= UID < int(first) + int(count), "the executor's own uid is not a sandbox uid"
     assert "daj-sandbox.json" in (K8S / "executor.yaml").read_text() and "docker/seccomp-sandbox.json" in (
         K8S / "executor.yaml"
     ).read_text(), "the manifest says where the node must hold the profile"

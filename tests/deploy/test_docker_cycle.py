@@ -24,10 +24,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
-from _deploy_parse import COMPOSE, DOCKER, load_compose
+import yaml
+from _deploy_parse import COMPOSE, DOCKER, REPO, load_compose
 
 from daj.testing.processes import live_processes_of_uids_from
 from daj.testing.redis_server import free_port
@@ -452,3 +454,35 @@ def test_an_executor_killed_in_the_middle_of_a_batch(deployment: Deployment) -> 
     ready = deployment.wait_for_executors(REPLICAS)
     assert ready["sandbox"] == "ok", ready
     print(f"  after up --scale executor={REPLICAS}: {len(ready['executors'])} executors up")
+
+
+# In the image, as its user: the self-check, then a run that reports its own uid and gid.
+IDS_CHECK = SELF_CHECK + """
+from sandbox import Limits, execute, probes
+spec = probes([{"kind": "check", "call": "f(0)", "expected": None}], "f", case_seconds=5.0)
+result = execute("import os\\ndef f(x):\\n    return [os.getuid(), os.getgid()]\\n", spec, Limits())
+print(json.dumps({"status": result.status, "ids": result.outputs}))
+"""
+
+
+def test_the_sandbox_runs_on_the_kubernetes_pods_id_grant(built: dict[str, float], tmp_path: Path) -> None:
+    """deploy/k8s/executor.yaml's grant (ConfigMap daj-executor-ids), mounted over the image's /etc/subuid and
+    /etc/subgid as the pod mounts it: the self-check passes with compose's privilege, and a run's uid and gid lie in
+    the grant, inside the 65536 ids a pod with hostUsers: false has. (No cluster: the pod's own user namespace is
+    not made here.)"""
+    configmap = next(d for d in yaml.safe_load_all((REPO / "deploy/k8s/executor.yaml").read_text())
+                     if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] == "daj-executor-ids")
+    mounts = []
+    for name in ("subuid", "subgid"):
+        (tmp_path / name).write_text(configmap["data"][name])
+        (tmp_path / name).chmod(0o644)
+        mounts.append(f"--volume={tmp_path / name}:/etc/{name}:ro")
+    _, first, count = configmap["data"]["subuid"].strip().split(":")
+    result = _run("docker", "run", "--rm", *_security_options(), *mounts, "--entrypoint", "python", IMAGE, "-c",
+                  IDS_CHECK, timeout=300)
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()[-2:]]
+    print(f"\nwith the pod's grant {configmap['data']['subuid'].strip()}: {lines}")
+    assert lines[0] == {"available": True, "error": None}
+    assert lines[1]["status"] == "passed", lines
+    uid, gid = json.loads(lines[1]["ids"][0])
+    assert uid == gid and int(first) <= uid < int(first) + int(count) <= 65536, (uid, first, count)
