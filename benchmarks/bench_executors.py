@@ -7,8 +7,8 @@ each), each with fresh caches: candidates run in-process (the default), or on 1,
 (DAJ_EXECUTOR_URLS, 2 workers each), all on this machine's cores. For each:
 - throughput: the /rewards batch of benchmarks/bench_rewards.py (16 MBPP+ problems x 8 completions), cold, twice;
   sandbox runs per second = fresh runs / wall time;
-- latency: /select with N = 8 (the same programs as candidates, `execution: required`), one per problem, cold;
-  p50 and p95.
+- latency: /select with N = 8 (the same programs as candidates, `execution: required`), one per problem, cold,
+  `--rounds` times (fresh programs each round); p50 and p95.
 Targets (issue 26): report the flat part on a small box honestly (replicas share its cores: the per-core figure is
 the sizing unit); a remote executor adds at most 10% to the /select p50 against in-process.
 """
@@ -61,7 +61,7 @@ def configuration(replicas: int, model: Path, logs: Path) -> tuple[list[subproce
     return processes, url
 
 
-def measure(url: str, items: list[dict]) -> dict[str, object]:  # type: ignore[type-arg]
+def measure(url: str, items: list[dict], rounds: int) -> dict[str, object]:  # type: ignore[type-arg]
     rates = []
     for _ in range(2):
         started = time.perf_counter()
@@ -70,7 +70,7 @@ def measure(url: str, items: list[dict]) -> dict[str, object]:  # type: ignore[t
         response.raise_for_status()
         rates.append(response.json()["usage"]["runs"] / wall)
     latencies = []
-    for item in fresh(items):
+    for item in (item for _ in range(rounds) for item in fresh(items)):
         body = {"problem": item["problem"], "tests": item["tests"], "execution": "required",
                 "candidates": [c.split("```python\n", 1)[1].rsplit("```", 1)[0] for c in item["completions"]]}
         started = time.perf_counter()
@@ -85,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", default="0,1,2,3", help="0 = in-process")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--rounds", type=int, default=1, help="/select passes over the 16 problems (fresh each time)")
     args = parser.parse_args()
     items = build_batch(16, 8)
     model = build_tiny_model()
@@ -94,7 +95,7 @@ def main() -> None:
     for replicas in (int(r) for r in args.replicas.split(",")):
         processes, url = configuration(replicas, model, logs)
         try:
-            rows[replicas] = measure(url, items)
+            rows[replicas] = measure(url, items, args.rounds)
         finally:
             for process in reversed(processes):
                 process.terminate()
@@ -112,7 +113,8 @@ def main() -> None:
                       f"{row['select_p95_s']:.3f}", ratio)
     Console().print(table)
     if args.out:
-        args.out.write_text(json.dumps({"machine": machine_record(), "cores": cores, "rows": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"machine": machine_record(), "cores": cores, "select_rounds": args.rounds,
+                                        "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
