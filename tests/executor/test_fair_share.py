@@ -47,6 +47,8 @@ def test_a_small_request_is_not_queued_behind_a_huge_one(memory_service: Any) ->
     small_done = time.monotonic() - started
     batch.join(300)
     huge_s = time.monotonic() - started
+    print(f"\nsmall request alone {solo:.2f} s, during the 40-run batch {during:.2f} s "
+          f"({during / solo:.2f}x); the batch took {huge_s:.1f} s")
     assert answer["r"].status_code == 200 and set(answer["r"].json()["statuses"]) == {"passed"}
     assert small_done < huge_s - 2.0, (small_done, huge_s)  # it did not wait for the huge batch
     assert during <= 2 * solo, (during, solo)
