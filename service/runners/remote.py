@@ -60,7 +60,7 @@ class _Executor:
     listed: bool = True  # in its name's last DNS answer (always, for a plain URL)
     error: str | None = "not probed yet"
     python: str | None = None
-    lost: asyncio.Event = field(default_factory=asyncio.Event)  # set when marked down: its jobs give up
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # set when its probe fails: its jobs give up
 
 
 @dataclass
