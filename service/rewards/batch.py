@@ -228,6 +228,7 @@ class RewardService:
         with_code = sum(code is not None for code in item.codes)
         shares = cluster_shares(grouping, runs, with_code)
         judge = await self._judge_scores(item, ran, tally) if request.reward is RewardKind.JUDGE else {}
+        checks = distinct_checks(probe_set)  # the item's, once: every completion is scored against the same
         scored: list[CompletionReward] = []
         for position, (code, key) in enumerate(zip(item.codes, keys, strict=True)):
             if code is None or key is None:
@@ -241,7 +242,7 @@ class RewardService:
                                           request))
             else:
                 slot = ran.index(position)
-                scored.append(self._scored(position, runs[slot], probe_set, grouping.cluster_of[slot],
+                scored.append(self._scored(position, runs[slot], probe_set, checks, grouping.cluster_of[slot],
                                            shares[slot], judge.get(code), key in batch.cached, request))
         tally.statuses.update(c.status.value for c in scored)
         clusters = [RewardCluster(id=cid, members=[ran[member] for member in members],
@@ -251,7 +252,7 @@ class RewardService:
         if not probe_set.checks and request.reward in (RewardKind.PASS_RATE, RewardKind.BINARY):
             reason = "no examples or tests to score against: give `tests`, or use reward `agreement`"
         return ItemReport(index=item.index, status="ran", reason=reason, shape=item.shape,
-                          entry_point=item.entry_point, checks=len(distinct_checks(probe_set)),
+                          entry_point=item.entry_point, checks=len(checks),
                           inputs=len(probe_set.inputs), clusters=clusters, completions=scored)
 
     @staticmethod
@@ -263,10 +264,9 @@ class RewardService:
                                     detail="no fenced Python block, and the text is not a program")
         return CompletionReward(index=position, reward=None, status=status, detail=detail)
 
-    def _scored(self, position: int, run: CandidateRun, probe_set: ProbeSet, cluster: int, share: float,
-                judge_score: float | None, cached: bool, request: RewardsRequest) -> CompletionReward:
+    def _scored(self, position: int, run: CandidateRun, probe_set: ProbeSet, checks: list[int], cluster: int,
+                share: float, judge_score: float | None, cached: bool, request: RewardsRequest) -> CompletionReward:
         summary = run_summary(run, probe_set)
-        checks = distinct_checks(probe_set)
         passed, total = sum(run.marks[i] == "P" for i in checks), len(checks)
         facts = Facts(passed, total, share, judge_score, request.agreement_weight)
         return CompletionReward(

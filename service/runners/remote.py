@@ -25,7 +25,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
@@ -68,7 +68,7 @@ class _Source:
     """One entry of `DAJ_EXECUTOR_URLS`: a plain URL is one executor; `dns+` asks DNS for them at every probe."""
 
     entry: str
-    discover: bool
+    target: SplitResult | None  # `dns+`: the URL whose host name is looked up; None for a plain URL
     executors: dict[str, _Executor] = field(default_factory=dict)  # by URL
     error: str | None = None  # the name resolved to nothing
 
@@ -76,17 +76,22 @@ class _Source:
     def parse(cls, entry: str) -> _Source:
         entry = entry.rstrip("/")
         if not entry.startswith(DISCOVERY_SCHEME):
-            return cls(entry, False, {entry: _Executor(entry, entry)})
-        return cls(entry, True)
+            return cls(entry, None, {entry: _Executor(entry, entry)})
+        return cls(entry, urlsplit(entry[len(DISCOVERY_SCHEME):]))
+
+    @property
+    def name(self) -> tuple[str, int]:
+        """The host name and port to look up (`dns+` only)."""
+        assert self.target is not None
+        return self.target.hostname or "", self.target.port or 80
 
     def found(self, addresses: list[str]) -> None:
         """Follow the name's DNS answer: new addresses become executors, vanished ones stop taking jobs."""
-        target = urlsplit(self.entry[len(DISCOVERY_SCHEME):])
-        port = target.port or 80
-        urls = {}
+        assert self.target is not None
+        port, urls = self.name[1], {}
         for address in addresses:
             host = f"[{address.replace('%', '%25')}]" if ":" in address else address  # an IPv6 zone: %25
-            urls[f"{target.scheme}://{host}:{port}{target.path}"] = address
+            urls[f"{self.target.scheme}://{host}:{port}{self.target.path}"] = address
         for url, executor in self.executors.items():
             if executor.listed and url not in urls:
                 logger.info("executor %s left %s's DNS answer", executor.label, self.entry)
@@ -152,7 +157,7 @@ class RemoteRunner:
             self._prober = asyncio.create_task(self._probe_forever(), name="executor-probe")
 
     async def probe(self) -> None:
-        await asyncio.gather(*(self._resolve(s) for s in self._sources if s.discover))
+        await asyncio.gather(*(self._resolve(s) for s in self._sources if s.target is not None))
         await asyncio.gather(*(self._probe_one(e) for s in self._sources for e in s.executors.values()))
         for source in self._sources:
             source.forget_drained()
@@ -168,9 +173,8 @@ class RemoteRunner:
     async def _resolve(self, source: _Source) -> None:
         """Follow the name's answer. A failed lookup (a restarting DNS server, or a name with no replica left)
         keeps the last answer: those executors stay in use while their probes pass."""
-        target = urlsplit(source.entry[len(DISCOVERY_SCHEME):])
         try:
-            addresses = await self._resolver(target.hostname or "", target.port or 80)
+            addresses = await self._resolver(*source.name)
         except (OSError, UnicodeError) as exc:
             why = f"{type(exc).__name__}: {exc}"
             known = any(e.listed for e in source.executors.values())
